@@ -1,0 +1,72 @@
+-- The command line. core/main.c calls main(argv) and exits with what it
+-- returns. Each subcommand lives in lua/sw/cmd/<name>.lua and exports
+-- run(args, opts) -> exit status, so commands load only what they use and
+-- `scriptworker --version` stays fast.
+local M = {}
+
+M.VERSION = "0.1.0"
+
+local COMMANDS = {
+  ["lua"] = "sw.cmd.lua",
+  ["verify-ed25519-signature"] = "sw.cmd.verify",
+  ["keygen"] = "sw.cmd.keygen",
+  ["run-task"] = "sw.cmd.run_task",
+}
+
+local USAGE = [==[
+usage: scriptworker [--policy FILE] [CONFIG]
+       scriptworker run-task TASK_JSON [CONFIG]
+       scriptworker lua [-e CODE] [FILE [ARGS...]]
+       scriptworker verify-ed25519-signature FILE SIGFILE [--pubkey KEY]
+       scriptworker keygen PRIVATE_PATH PUBLIC_PATH
+       scriptworker --version | --help
+
+Without a command, runs the worker with CONFIG (default ./scriptworker.yaml):
+claim a task, verify its chain of trust, run task_script, upload the
+artifacts and report the result, one task at a time.
+
+Options:
+  --policy FILE   the instance policy (task types, products, keys), reloaded
+                  on SIGHUP and when the file changes
+  --version       print the version and exit
+  --help          print this help and exit
+]==]
+
+local function eprintf(fmt, ...)
+  io.stderr:write(string.format(fmt, ...))
+end
+M.eprintf = eprintf
+
+local function basename(p)
+  return (p or ""):match("([^/]*)$")
+end
+
+function M.main(argv)
+  local args = {}
+  for i = 1, #argv do
+    args[i] = argv[i]
+  end
+  local cmd
+  if basename(argv[0]) == "verify_ed25519_signature" then
+    cmd = "verify-ed25519-signature"
+  elseif COMMANDS[args[1]] then
+    cmd = table.remove(args, 1)
+  elseif args[1] == "--version" or args[1] == "-V" then
+    io.stdout:write("scriptworker ", M.VERSION, "\n")
+    return 0
+  elseif args[1] == "--help" or args[1] == "-h" then
+    io.stdout:write(USAGE)
+    return 0
+  else
+    cmd = "worker"
+  end
+  local modname = COMMANDS[cmd] or "sw.cmd.worker"
+  local ok, mod = pcall(require, modname)
+  if not ok then
+    eprintf("scriptworker: %s: %s\n", cmd, tostring(mod))
+    return 2
+  end
+  return mod.run(args, { usage = USAGE, prog = "scriptworker" })
+end
+
+return M

@@ -1,0 +1,84 @@
+-- `scriptworker lua [-e CODE] [FILE [ARGS...]]`: runs Lua inside the
+-- runtime with every sw.* module and a running event loop (the code runs in
+-- a scheduler task, so http.request, sleep and the rest can yield).
+local M = {}
+
+local function usage()
+  io.stderr:write("usage: scriptworker lua [-e CODE] [FILE [ARGS...]]\n")
+  return 2
+end
+
+function M.run(args)
+  local chunks = {}
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    if a == "-e" then
+      if args[i + 1] == nil then
+        return usage()
+      end
+      local code = args[i + 1]
+      local fn, err = load(code, "=(command line)", "t")
+      if not fn then
+        io.stderr:write("scriptworker lua: ", err, "\n")
+        return 2
+      end
+      chunks[#chunks + 1] = fn
+      i = i + 2
+    elseif a == "--" then
+      i = i + 1
+      break
+    elseif a:sub(1, 1) == "-" and a ~= "-" then
+      return usage()
+    else
+      break
+    end
+  end
+  local script = args[i]
+  local script_args = { n = 0 }
+  _G.arg = { [0] = script or "scriptworker lua" }
+  if script then
+    for j = i + 1, #args do
+      _G.arg[j - i] = args[j]
+      script_args[j - i] = args[j]
+      script_args.n = j - i
+    end
+    local fn, err
+    if script == "-" then
+      fn, err = load(io.stdin:read("a"), "=stdin", "t")
+    else
+      fn, err = loadfile(script, "t")
+    end
+    if not fn then
+      io.stderr:write("scriptworker lua: ", err, "\n")
+      return 2
+    end
+    chunks[#chunks + 1] = function()
+      return fn(table.unpack(script_args, 1, script_args.n))
+    end
+  end
+  if #chunks == 0 then
+    return usage()
+  end
+  -- os.exit(code, true) would close the Lua state under the running loop
+  -- (busted does this); exit without closing instead.
+  local real_exit = os.exit
+  os.exit = function(code)
+    io.stdout:flush()
+    io.stderr:flush()
+    real_exit(code, false)
+  end
+  local sched = require("sw.sched")
+  local ok, err = pcall(sched.run, function()
+    for _, fn in ipairs(chunks) do
+      fn()
+    end
+  end)
+  if not ok then
+    io.stderr:write("scriptworker lua: ", tostring(err), "\n")
+    return 1
+  end
+  return 0
+end
+
+return M
