@@ -36,12 +36,15 @@ if ! command -v npm >/dev/null 2>&1; then
   echo "make deps: npm not found (Debian's nodejs from the image ships it)" >&2
   exit 1
 fi
-if [ -f tests/queue/package-lock.json ]; then
-  lock_sum=$(sha256sum tests/queue/package-lock.json | cut -d' ' -f1)
-  stamp=tests/queue/node_modules/.sw-lock-sha256
+for lock in tests/*/package-lock.json; do
+  [ -f "$lock" ] || continue
+  dir=$(dirname "$lock")
+  lock_sum=$(sha256sum "$lock" | cut -d' ' -f1)
+  stamp=$dir/node_modules/.sw-lock-sha256
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
-    (cd tests/queue && npm ci --no-audit --no-fund --loglevel=error)
+    echo "make deps: npm ci in $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
     echo "$lock_sum" > "$stamp"
   fi
-fi
+done
 echo "make deps: ok"

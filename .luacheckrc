@@ -1,0 +1,8 @@
+-- luacheck: the only globals our Lua may use.
+std = "lua54"
+max_line_length = 100
+codes = true
+globals = { "SW_HOME" }
+files["tests"] = { std = "+busted" }
+files["tests/helper.lua"] = { std = "lua54" }
+exclude_files = { "tests/queue/node_modules", "tests/*/node_modules" }
