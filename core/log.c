@@ -1,22 +1,287 @@
-/* log.c: placeholder until the log sink lands (being written now). */
+/*
+ * log.c: sw.log, the one log sink. One line per event:
+ *
+ *   2026-11-21T12:00:00.123Z INFO [fXy3QW...] message key=value key="a b"
+ *
+ * on stderr, or appended to a file chosen with log.set_output(). The label
+ * of the running task (the Taskcluster task id while a task runs) is added
+ * by the sink itself, as OpenResty adds the current request. Every string
+ * registered with log.add_secret() is replaced by "<redacted>" in every line
+ * and in log.redact(s), so a token that reaches a message never prints.
+ */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "sw.h"
 
+#define SECRET_MIN_LEN 6
+#define REDACTED "<redacted>"
+
+static int log_level = SW_LOG_INFO;
+static FILE* log_out = NULL; /* NULL = stderr */
+static const char SECRETS_KEY = 's';
+static const char* const level_names[] = {"error", "warn", "info", "debug",
+                                          NULL};
+static const char* const level_tags[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+
+int sw_log_enabled(int level) { return level <= log_level; }
+
+/* Pushes the registry table of secrets (secret -> true). */
+static void push_secrets(lua_State* L) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &SECRETS_KEY) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &SECRETS_KEY);
+  }
+}
+
+void sw_log_push_redacted(lua_State* L, const char* s, size_t len) {
+  luaL_checkstack(L, 6, "log");
+  lua_pushlstring(L, s, len);
+  push_secrets(L);
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {
+    /* stack: str, secrets, key, value */
+    lua_pop(L, 1);
+    size_t slen;
+    const char* secret = lua_tolstring(L, -1, &slen);
+    const char* cur = lua_tolstring(L, -3, &len);
+    if (secret == NULL || slen < SECRET_MIN_LEN ||
+        memmem(cur, len, secret, slen) == NULL) {
+      continue;
+    }
+    luaL_Buffer b;
+    const char* p = cur;
+    const char* end = cur + len;
+    luaL_buffinit(L, &b);
+    const char* hit;
+    while ((hit = memmem(p, (size_t)(end - p), secret, slen)) != NULL) {
+      luaL_addlstring(&b, p, (size_t)(hit - p));
+      luaL_addstring(&b, REDACTED);
+      p = hit + slen;
+    }
+    luaL_addlstring(&b, p, (size_t)(end - p));
+    luaL_pushresult(&b);
+    /* stack: str, secrets, key, newstr */
+    lua_replace(L, -4);
+  }
+  lua_pop(L, 1); /* secrets */
+}
+
+static void write_line(lua_State* L, int level, const char* msg, size_t len) {
+  char stamp[40];
+  uv_timeval64_t tv;
+  if (uv_gettimeofday(&tv) != 0) {
+    tv.tv_sec = 0;
+    tv.tv_usec = 0;
+  }
+  time_t secs = (time_t)tv.tv_sec;
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  size_t n = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(stamp + n, sizeof(stamp) - n, ".%03dZ", (int)(tv.tv_usec / 1000));
+  sw_log_push_redacted(L, msg, len);
+  size_t rlen;
+  const char* red = lua_tolstring(L, -1, &rlen);
+  const char* label = sw_task_label(L);
+  FILE* out = log_out != NULL ? log_out : stderr;
+  if (label != NULL) {
+    fprintf(out, "%s %s [%s] %.*s\n", stamp, level_tags[level], label,
+            (int)rlen, red);
+  } else {
+    fprintf(out, "%s %s %.*s\n", stamp, level_tags[level], (int)rlen, red);
+  }
+  fflush(out);
+  lua_pop(L, 1);
+}
+
 void sw_log(lua_State* L, int level, const char* fmt, ...) {
-  (void)L, (void)level;
+  if (!sw_log_enabled(level)) {
+    return;
+  }
+  char buf[2048];
   va_list ap;
   va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
+  int n = vsnprintf(buf, sizeof(buf), fmt, ap);
   va_end(ap);
-  fputc('\n', stderr);
+  if (n < 0) {
+    return;
+  }
+  size_t len = (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1;
+  write_line(L, level, buf, len);
 }
-int sw_log_enabled(int level) { return level <= SW_LOG_INFO; }
-void sw_log_push_redacted(lua_State* L, const char* s, size_t len) {
-  lua_pushlstring(L, s, len);
+
+/* Appends " key=value" for each field, sorted by key for stable lines. */
+static void add_fields(lua_State* L, int idx, luaL_Buffer* b) {
+  lua_newtable(L); /* keys */
+  int keys = lua_gettop(L);
+  int nkeys = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      lua_pushvalue(L, -1);
+      lua_rawseti(L, keys, ++nkeys);
+    }
+  }
+  lua_getglobal(L, "table");
+  lua_getfield(L, -1, "sort");
+  lua_pushvalue(L, keys);
+  lua_call(L, 1, 0);
+  lua_pop(L, 1);
+  for (int i = 1; i <= nkeys; i++) {
+    lua_rawgeti(L, keys, i);
+    const char* k = lua_tostring(L, -1);
+    lua_getfield(L, idx, k);
+    const char* v = luaL_tolstring(L, -1, NULL);
+    luaL_addchar(b, ' ');
+    luaL_addstring(b, k);
+    luaL_addchar(b, '=');
+    if (v[0] == '\0' || strpbrk(v, " \t\"=") != NULL) {
+      luaL_addchar(b, '"');
+      for (const char* p = v; *p != '\0'; p++) {
+        if (*p == '"' || *p == '\\') {
+          luaL_addchar(b, '\\');
+        }
+        luaL_addchar(b, *p);
+      }
+      luaL_addchar(b, '"');
+    } else {
+      luaL_addstring(b, v);
+    }
+    lua_pop(L, 3); /* key, value, tostring */
+  }
+  lua_pop(L, 1); /* keys */
 }
+
+/* log.<level>(msg[, fields]) */
+static int log_at(lua_State* L, int level) {
+  if (!sw_log_enabled(level)) {
+    return 0;
+  }
+  size_t len;
+  const char* msg = luaL_tolstring(L, 1, &len);
+  if (lua_istable(L, 2)) {
+    /* stack: msg, fields, ..., tostring(msg) */
+    int msg_idx = lua_gettop(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    lua_pushvalue(L, msg_idx);
+    luaL_addvalue(&b);
+    add_fields(L, 2, &b);
+    luaL_pushresult(&b);
+    msg = lua_tolstring(L, -1, &len);
+  }
+  write_line(L, level, msg, len);
+  return 0;
+}
+
+static int log_error(lua_State* L) { return log_at(L, SW_LOG_ERROR); }
+static int log_warn(lua_State* L) { return log_at(L, SW_LOG_WARN); }
+static int log_info(lua_State* L) { return log_at(L, SW_LOG_INFO); }
+static int log_debug(lua_State* L) { return log_at(L, SW_LOG_DEBUG); }
+
+/* log.set_level("debug"|"info"|"warn"|"error") -> previous level name */
+static int log_set_level(lua_State* L) {
+  int level = luaL_checkoption(L, 1, NULL, level_names);
+  lua_pushstring(L, level_names[log_level]);
+  log_level = level;
+  return 1;
+}
+
+static int log_level_name(lua_State* L) {
+  lua_pushstring(L, level_names[log_level]);
+  return 1;
+}
+
+/* log.enabled(level) -> boolean, so callers skip building costly lines. */
+static int log_enabled(lua_State* L) {
+  int level = luaL_checkoption(L, 1, NULL, level_names);
+  lua_pushboolean(L, sw_log_enabled(level));
+  return 1;
+}
+
+/* log.set_output(path|nil) -> true | nil, msg, code. nil means stderr. */
+static int log_set_output(lua_State* L) {
+  const char* path = luaL_optstring(L, 1, NULL);
+  FILE* f = NULL;
+  if (path != NULL) {
+    f = fopen(path, "ae");
+    if (f == NULL) {
+      lua_pushfstring(L, "log.set_output: %s", path);
+      return sw_fail_errno(L, lua_tostring(L, -1), errno);
+    }
+  }
+  if (log_out != NULL) {
+    fclose(log_out);
+  }
+  log_out = f;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* log.add_secret(s): s never appears in a log line again. Strings shorter
+ * than SECRET_MIN_LEN are refused: redacting "a" would destroy every line. */
+static int log_add_secret(lua_State* L) {
+  size_t len;
+  luaL_checklstring(L, 1, &len);
+  if (len < SECRET_MIN_LEN) {
+    return sw_fail(L, "short",
+                   "log.add_secret: a secret must have at least %d bytes",
+                   SECRET_MIN_LEN);
+  }
+  push_secrets(L);
+  lua_pushvalue(L, 1);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int log_remove_secret(lua_State* L) {
+  luaL_checkstring(L, 1);
+  push_secrets(L);
+  lua_pushvalue(L, 1);
+  lua_pushnil(L);
+  lua_rawset(L, -3);
+  return 0;
+}
+
+/* log.redact(s) -> s with every registered secret replaced. */
+static int log_redact(lua_State* L) {
+  size_t len;
+  const char* s = luaL_checklstring(L, 1, &len);
+  sw_log_push_redacted(L, s, len);
+  return 1;
+}
+
+static const luaL_Reg log_funcs[] = {{"add_secret", log_add_secret},
+                                     {"debug", log_debug},
+                                     {"enabled", log_enabled},
+                                     {"error", log_error},
+                                     {"info", log_info},
+                                     {"level", log_level_name},
+                                     {"redact", log_redact},
+                                     {"remove_secret", log_remove_secret},
+                                     {"set_level", log_set_level},
+                                     {"set_output", log_set_output},
+                                     {"warn", log_warn},
+                                     {NULL, NULL}};
+
 int luaopen_sw_log(lua_State* L) {
-  lua_newtable(L);
+  const char* env = getenv("SW_LOG_LEVEL");
+  if (env != NULL) {
+    for (int i = 0; level_names[i] != NULL; i++) {
+      if (strcmp(env, level_names[i]) == 0) {
+        log_level = i;
+      }
+    }
+  }
+  luaL_newlib(L, log_funcs);
   return 1;
 }

@@ -66,8 +66,8 @@ static int msghandler(lua_State* L) {
     if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) {
       return 1;
     }
-    msg = lua_pushfstring(L, "(error object is a %s value)",
-                          luaL_typename(L, 1));
+    msg =
+        lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
   }
   luaL_traceback(L, L, msg, 1);
   return 1;
@@ -84,8 +84,8 @@ static int pmain(lua_State* L) {
   push_home(L);
   const char* home = lua_tostring(L, -1);
   lua_getglobal(L, "package");
-  lua_pushfstring(L, "%s/lua/?.lua;%s/lua/?/init.lua;%s/policies/?.lua;",
-                  home, home, home);
+  lua_pushfstring(L, "%s/lua/?.lua;%s/lua/?/init.lua;%s/policies/?.lua;", home,
+                  home, home);
   lua_getfield(L, -2, "path");
   lua_concat(L, 2);
   lua_setfield(L, -2, "path");
