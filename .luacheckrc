@@ -2,6 +2,9 @@
 std = "lua54"
 max_line_length = 100
 codes = true
+-- Variables whose only job is their <close> metamethod start with "_".
+unused_secondaries = false
+ignore = { "211/_.*" }
 globals = { "SW_HOME" }
 files["tests"] = { std = "+busted" }
 files["tests/helper.lua"] = { std = "lua54" }

@@ -100,7 +100,7 @@ describe("sw.sched", function()
     local cleaned = false
     local reached = false
     local t = sched.spawn(function()
-      local guard <close> = setmetatable({}, {
+      local _guard <close> = setmetatable({}, {
         __close = function()
           cleaned = true
         end,
