@@ -2,7 +2,8 @@
  * sign.c: the sw.sign module, everything scriptworker needs from libsodium:
  * ed25519 key pairs, detached signatures and their verification, HMAC-SHA256
  * (Hawk), base64 in both alphabets, hex, random bytes, a constant-time
- * compare, and writing a key file with an exact mode, atomically.
+ * compare, key files (read, and written with an exact mode, atomically),
+ * and sw.Signer, a secret key held in guarded memory.
  *
  * Keys and signatures are raw byte strings: a 32-byte seed (the private key
  * as the Python scriptworker stores it), a 32-byte public key, a 64-byte
@@ -451,12 +452,12 @@ static int write_file_atomic(const char* path, const char* data, size_t len,
 /*
  * Read a key file as the Python scriptworker writes it: the base64 of 32
  * bytes (a seed or a public key), with or without surrounding whitespace.
- * Returns the 32 raw bytes or nil, msg, code. The file's text and the
- * decoded bytes never become Lua strings except for the final key, and both
- * buffers are wiped.
+ * On success fills out and returns 0 with nothing pushed; otherwise pushes
+ * nil, msg, code and returns 3. The file's text and the decoded bytes are
+ * wiped from the stack buffers either way.
  */
-static int sign_read_key_file(lua_State* L) {
-  const char* path = luaL_checkstring(L, 1);
+static int read_key(lua_State* L, const char* path,
+                    unsigned char out[SEED_BYTES]) {
   char text[KEY_FILE_MAX + 1];
   unsigned char key[KEY_FILE_MAX];
   size_t len = 0, key_len = 0;
@@ -486,12 +487,14 @@ static int sign_read_key_file(lua_State* L) {
                            &end, sodium_base64_VARIANT_ORIGINAL);
   }
   sodium_memzero(text, sizeof(text));
-  if (rc == 0 && end == text + len && key_len == SEED_BYTES) {
-    lua_pushlstring(L, (const char*)key, key_len);
-    sodium_memzero(key, sizeof(key));
-    return 1;
+  int ok = rc == 0 && end == text + len && key_len == SEED_BYTES;
+  if (ok) {
+    memcpy(out, key, SEED_BYTES);
   }
   sodium_memzero(key, sizeof(key));
+  if (ok) {
+    return 0;
+  }
   if (err != 0) {
     const char* what = lua_pushfstring(L, "sign: %s", path);
     return sw_fail_errno(L, what, err);
@@ -506,6 +509,18 @@ static int sign_read_key_file(lua_State* L) {
   }
   return sw_fail(L, "badkey", "sign: %s: key must be 32 bytes, got %d", path,
                  (int)key_len);
+}
+
+static int sign_read_key_file(lua_State* L) {
+  const char* path = luaL_checkstring(L, 1);
+  unsigned char key[SEED_BYTES];
+  int n = read_key(L, path, key);
+  if (n != 0) {
+    return n;
+  }
+  lua_pushlstring(L, (const char*)key, sizeof(key));
+  sodium_memzero(key, sizeof(key));
+  return 1;
 }
 
 /* A mode from an integer (384) or an octal string ("0600", "644"). */
@@ -542,6 +557,98 @@ static int sign_write_key_file(lua_State* L) {
 }
 
 /* ------------------------------------------------------------------ */
+/* sw.Signer: an expanded secret key in guarded memory (sodium_malloc:
+ * guard pages, mlock'd, wiped by sodium_free), so a long-running worker can
+ * sign without the seed ever being a Lua string (load_signer) and without
+ * deriving the public key again for every signature. */
+
+#define SIGNER_MT "sw.Signer"
+
+typedef struct {
+  unsigned char* sk; /* SECRET_BYTES from sodium_malloc; NULL once closed */
+} signer_t;
+
+/* Pushes a closed signer, then gives it its memory (liolib's order). */
+static signer_t* new_signer(lua_State* L) {
+  signer_t* s = lua_newuserdatauv(L, sizeof(*s), 0);
+  s->sk = NULL;
+  luaL_setmetatable(L, SIGNER_MT);
+  s->sk = sodium_malloc(SECRET_BYTES);
+  if (s->sk == NULL) {
+    luaL_error(L, "sign: out of memory");
+  }
+  return s;
+}
+
+static void signer_free(signer_t* s) {
+  if (s->sk != NULL) {
+    sodium_free(s->sk);
+    s->sk = NULL;
+  }
+}
+
+static int sign_signer(lua_State* L) {
+  size_t len;
+  const char* key = luaL_checklstring(L, 1, &len);
+  signer_t* s = new_signer(L);
+  if (expand_secret(L, key, len, s->sk) != 0) {
+    signer_free(s);
+    return 3;
+  }
+  return 1;
+}
+
+static int sign_load_signer(lua_State* L) {
+  const char* path = luaL_checkstring(L, 1);
+  signer_t* s = new_signer(L);
+  unsigned char seed[SEED_BYTES];
+  unsigned char pk[PUBLIC_BYTES];
+  int n = read_key(L, path, seed);
+  if (n != 0) {
+    signer_free(s);
+    return n;
+  }
+  crypto_sign_seed_keypair(pk, s->sk, seed);
+  sodium_memzero(seed, sizeof(seed));
+  return 1;
+}
+
+static signer_t* check_signer(lua_State* L) {
+  signer_t* s = luaL_checkudata(L, 1, SIGNER_MT);
+  if (s->sk == NULL) {
+    luaL_error(L, "attempt to use a closed sw.Signer");
+  }
+  return s;
+}
+
+static int signer_sign(lua_State* L) {
+  signer_t* s = check_signer(L);
+  size_t mlen;
+  const char* msg = luaL_checklstring(L, 2, &mlen);
+  unsigned char sig[SIG_BYTES];
+  crypto_sign_detached(sig, NULL, (const unsigned char*)msg, mlen, s->sk);
+  lua_pushlstring(L, (const char*)sig, sizeof(sig));
+  return 1;
+}
+
+static int signer_public(lua_State* L) {
+  signer_t* s = check_signer(L);
+  lua_pushlstring(L, (const char*)s->sk + SEED_BYTES, PUBLIC_BYTES);
+  return 1;
+}
+
+static int signer_gc(lua_State* L) {
+  signer_free(luaL_checkudata(L, 1, SIGNER_MT));
+  return 0;
+}
+
+static int signer_tostring(lua_State* L) {
+  signer_t* s = luaL_checkudata(L, 1, SIGNER_MT);
+  lua_pushstring(L, s->sk == NULL ? "sw.Signer (closed)" : "sw.Signer");
+  return 1;
+}
+
+/* ------------------------------------------------------------------ */
 
 static const luaL_Reg sign_funcs[] = {
     {"b64decode", sign_b64decode},
@@ -552,21 +659,38 @@ static const luaL_Reg sign_funcs[] = {
     {"hex", sign_hex},
     {"hmac_sha256", sign_hmac_sha256},
     {"keygen", sign_keygen},
+    {"load_signer", sign_load_signer},
     {"public_from_seed", sign_public_from_seed},
     {"random_bytes", sign_random_bytes},
     {"read_key_file", sign_read_key_file},
     {"sign", sign_sign},
+    {"signer", sign_signer},
     {"unhex", sign_unhex},
     {"verify", sign_verify},
     {"verify_file", sign_verify_file},
     {"write_key_file", sign_write_key_file},
     {NULL, NULL}};
 
+static const luaL_Reg signer_methods[] = {
+    {"public", signer_public}, {"sign", signer_sign}, {NULL, NULL}};
+
+static const luaL_Reg signer_metamethods[] = {{"__close", signer_gc},
+                                              {"__gc", signer_gc},
+                                              {"__index", NULL},
+                                              {"__tostring", signer_tostring},
+                                              {NULL, NULL}};
+
 int luaopen_sw_sign(lua_State* L) {
   /* 0: initialised now, 1: already; thread-safe and cheap to repeat. */
   if (sodium_init() < 0) {
     return luaL_error(L, "sw.sign: libsodium failed to initialise");
   }
+  luaL_newmetatable(L, SIGNER_MT);
+  luaL_setfuncs(L, signer_metamethods, 0);
+  luaL_newlibtable(L, signer_methods);
+  luaL_setfuncs(L, signer_methods, 0);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
   luaL_newlib(L, sign_funcs);
   lua_pushinteger(L, SEED_BYTES);
   lua_setfield(L, -2, "SEED_BYTES");

@@ -86,6 +86,16 @@ function M.load_private_key(path)
   return key
 end
 
+-- A sw.Signer for a private key file: the seed goes from the file into
+-- guarded memory without becoming a Lua string. nil, msg, code as above.
+function M.load_signer(path)
+  local signer, err, code = sign.load_signer(path)
+  if not signer then
+    return relabel("private key", err, code)
+  end
+  return signer
+end
+
 -- Writes a new key pair: the private key file with mode 0600, the public one
 -- with 0644, both atomically. Without overwrite an existing file is left
 -- alone and the call fails with "EEXIST". On failure nothing is left behind

@@ -184,6 +184,51 @@ describe("sw.sign", function()
     end)
   end)
 
+  describe("sw.Signer", function()
+    it("signs like sign.sign, from a seed or a 64-byte secret key", function()
+      local signer = assert(sign.signer(RFC1.seed))
+      assert.are.equal("sw.Signer", tostring(signer))
+      assert.are.equal(RFC1.public, signer:public())
+      assert.are.equal(RFC1.signature, signer:sign(RFC1.message))
+      local s2 = assert(sign.signer(RFC2.seed .. RFC2.public))
+      assert.are.equal(RFC2.signature, s2:sign(RFC2.message))
+    end)
+
+    it("loads a private key file", function()
+      local signer = assert(sign.load_signer(ED .. "scriptworker_private_key"))
+      assert.are.equal(sign.read_key_file(ED .. "scriptworker_public_key"), signer:public())
+      assert.are.equal(support.read(ED .. "foo.json.scriptworker.sig"),
+        signer:sign(support.read(ED .. "foo.json")))
+    end)
+
+    it("returns nil, msg, code for bad keys and key files", function()
+      assert.are.same({ nil, "sign: private key must be 32 or 64 bytes, got 3", "badkey" },
+        { sign.signer("abc") })
+      assert.are.same({ nil, "sign: private key: public half does not match", "badkey" },
+        { sign.signer(RFC1.seed .. RFC2.public) })
+      assert.are.same({ nil, "sign: " .. dir .. "/none: No such file or directory", "ENOENT" },
+        { sign.load_signer(dir .. "/none") })
+      assert.are.same({ nil, "sign: " .. ED .. "foo.json: not a key file (invalid base64)",
+        "badkey" }, { sign.load_signer(ED .. "foo.json") })
+    end)
+
+    it("closes with <close> and refuses use after that", function()
+      local kept
+      do
+        local signer <close> = assert(sign.signer(RFC1.seed))
+        kept = signer
+      end
+      assert.are.equal("sw.Signer (closed)", tostring(kept))
+      assert.has_error(function()
+        kept:sign("x")
+      end, "attempt to use a closed sw.Signer")
+      assert.has_error(function()
+        kept:public()
+      end, "attempt to use a closed sw.Signer")
+      getmetatable(kept).__gc(kept)
+    end)
+  end)
+
   describe("read_key_file", function()
     local text = "KxYrV3XAJ3uOyAUX0Wcl1Oeu6GSMrI/5hOn39q8Lf0I="
 
@@ -388,6 +433,13 @@ describe("sw.ed25519", function()
     local seed = assert(ed25519.private_key_from_string(seed_text))
     assert.are.equal(key, sign.public_from_seed(seed))
     assert.are.equal(seed_text, ed25519.private_key_to_string(seed))
+  end)
+
+  it("loads a signer from a private key file", function()
+    local signer = assert(ed25519.load_signer(ED .. "scriptworker_private_key"))
+    assert.are.equal(ed25519.load_public_key(ED .. "scriptworker_public_key"), signer:public())
+    assert.are.same({ nil, "private key " .. dir .. "/x: No such file or directory", "ENOENT" },
+      { ed25519.load_signer(dir .. "/x") })
   end)
 
   it("refuses bad key strings without echoing them", function()
