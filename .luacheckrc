@@ -1,6 +1,6 @@
 -- luacheck: the only globals our Lua may use.
 std = "lua54"
-max_line_length = 100
+max_line_length = 120
 codes = true
 -- Variables whose only job is their <close> metamethod start with "_".
 unused_secondaries = false
