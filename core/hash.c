@@ -133,22 +133,131 @@ static int file_digest(const char* path, const EVP_MD* md, unsigned char* out,
   return err;
 }
 
+/*
+ * Inside a task, hash.file runs file_digest on libuv's thread pool and
+ * yields, so downloads and other tasks go on while a large artifact is
+ * hashed (and several artifacts hash in parallel). The request owns copies
+ * of everything it needs; a cancelled task only loses its claim (task =
+ * NULL), and the after-work callback, which libuv always calls, frees it.
+ */
+typedef struct {
+  uv_work_t req;
+  sw_task_t* task; /* NULL once the task was cancelled */
+  EVP_MD* md;      /* a reference of our own */
+  int raw;
+  int err;
+  unsigned int len;
+  unsigned char out[EVP_MAX_MD_SIZE];
+  char path[]; /* NUL-terminated */
+} hash_work_t;
+
+static void work_free(hash_work_t* w) {
+  EVP_MD_free(w->md);
+  free(w);
+}
+
+static void work_run(uv_work_t* req) {
+  hash_work_t* w = (hash_work_t*)req->data;
+  w->err = file_digest(w->path, w->md, w->out, &w->len);
+}
+
+/* Pushes the result of a digest on L: 1 value, or 3 on failure. */
+static int push_result(lua_State* L, const char* path, int err,
+                       const unsigned char* out, unsigned int len, int raw) {
+  if (err < 0) {
+    return sw_fail(L, "crypto", "hash: %s: libcrypto failed", path);
+  }
+  if (err > 0) {
+    const char* what = lua_pushfstring(L, "hash: %s", path);
+    int n = sw_fail_errno(L, what, err);
+    lua_remove(L, -n - 1);
+    return n;
+  }
+  push_digest(L, out, len, raw);
+  return 1;
+}
+
+static void work_done(uv_work_t* req, int status) {
+  hash_work_t* w = (hash_work_t*)req->data;
+  sw_task_t* t = w->task;
+  if (t == NULL) {
+    work_free(w);
+    return;
+  }
+  sw_task_clear_pending(t);
+  lua_State* co = sw_task_thread(t);
+  int n;
+  if (status != 0) {
+    n = sw_fail_uv(co, "hash", status);
+  } else {
+    n = push_result(co, w->path, w->err, w->out, w->len, w->raw);
+  }
+  work_free(w);
+  sw_task_resume(t, n);
+}
+
+static void work_cancel(void* data) {
+  hash_work_t* w = (hash_work_t*)data;
+  w->task = NULL;
+  /* Succeeds only if no thread has started it; either way work_done runs
+   * on the loop and frees w. */
+  (void)uv_cancel((uv_req_t*)&w->req);
+}
+
+static int check_task(lua_State* L) {
+  sw_task_check(L, "hash.file");
+  return 0;
+}
+
+/* The running task if hash.file may yield here (inside a task, not in a
+ * non-yieldable call such as a metamethod, not being cancelled), or NULL. */
+static sw_task_t* waitable_task(lua_State* L) {
+  sw_task_t* t = sw_task_current(L);
+  if (t == NULL || !lua_isyieldable(L)) {
+    return NULL;
+  }
+  lua_pushcfunction(L, check_task);
+  int ok = lua_pcall(L, 0, 0, 0) == LUA_OK;
+  if (!ok) {
+    lua_pop(L, 1);
+  }
+  return ok ? t : NULL;
+}
+
 static int hash_file(lua_State* L) {
   const char* path = luaL_checkstring(L, 1);
   const EVP_MD* md = check_md(L, 2);
   int raw = check_raw(L, 3);
+  sw_task_t* t = waitable_task(L);
+  if (t != NULL) {
+    size_t plen = strlen(path);
+    hash_work_t* w = malloc(sizeof(*w) + plen + 1);
+    if (w == NULL) {
+      return luaL_error(L, "hash.file: out of memory");
+    }
+    memcpy(w->path, path, plen + 1);
+    w->req.data = w;
+    w->task = t;
+    w->raw = raw;
+    w->err = 0;
+    w->len = 0;
+    w->md = (EVP_MD*)md;
+    if (!EVP_MD_up_ref(w->md)) {
+      free(w);
+      return luaL_error(L, "hash.file: libcrypto failed");
+    }
+    int rc = uv_queue_work(sw_loop(L), &w->req, work_run, work_done);
+    if (rc != 0) {
+      work_free(w);
+      return sw_fail_uv(L, "hash.file", rc);
+    }
+    sw_task_set_pending(t, work_cancel, w);
+    return lua_yield(L, 0);
+  }
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   int err = file_digest(path, md, out, &len);
-  if (err < 0) {
-    return luaL_error(L, "hash: %s: libcrypto failed", path);
-  }
-  if (err > 0) {
-    const char* what = lua_pushfstring(L, "hash: %s", path);
-    return sw_fail_errno(L, what, err);
-  }
-  push_digest(L, out, len, raw);
-  return 1;
+  return push_result(L, path, err, out, len, raw);
 }
 
 static int hash_string(lua_State* L) {

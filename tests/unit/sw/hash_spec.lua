@@ -1,6 +1,8 @@
 -- sw.hash: SHA-256 and SHA-512 of strings, files and streams (core/hash.c).
 local hash = require("sw.hash")
+local sched = require("sw.sched")
 local support = require("support")
+local async = support.async
 
 local EMPTY256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 local ABC256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
@@ -135,6 +137,77 @@ describe("sw.hash", function()
       end, "bad argument #2 to 'file' "
         .. "(unsupported algorithm \"sha1\", expected sha256 or sha512)")
     end)
+  end)
+
+  describe("file inside a task (thread pool)", function()
+    local data, path
+    setup(function()
+      data = pseudo_random(4099):rep(800)
+      path = dir .. "/task.bin"
+      write(path, data)
+    end)
+
+    it("gives the same digests and errors", async(function()
+      assert.are.equal(hash.string(data, "sha256"), hash.file(path, "sha256"))
+      assert.are.equal(hash.string(data, "sha512", "raw"), hash.file(path, "sha512", "raw"))
+      assert.are.same({ nil, "hash: " .. dir .. "/missing: No such file or directory", "ENOENT" },
+        { hash.file(dir .. "/missing", "sha256") })
+      assert.are.same({ nil, "hash: " .. dir .. ": Is a directory", "EISDIR" },
+        { hash.file(dir, "sha256") })
+    end))
+
+    it("lets other tasks run while hashing, several at once", async(function()
+      local hashing, seen = 0, 0
+      local tasks = {}
+      for i = 1, 6 do
+        tasks[i] = sched.spawn(function()
+          hashing = hashing + 1
+          local digest = hash.file(path, i % 2 == 0 and "sha256" or "sha512")
+          hashing = hashing - 1
+          return digest
+        end)
+      end
+      -- Synchronous hashing would finish inside one resume: no other task
+      -- could ever see a hash in flight.
+      local ticker = sched.spawn(function()
+        while true do
+          if hashing > 0 then
+            seen = seen + 1
+          end
+          sched.yield()
+        end
+      end)
+      for i = 1, 6 do
+        assert.are.same({ true, hash.string(data, i % 2 == 0 and "sha256" or "sha512") },
+          { tasks[i]:wait() })
+      end
+      ticker:cancel()
+      assert.are.equal(0, hashing)
+      assert.is_true(seen > 0)
+    end))
+
+    it("can be cancelled while hashing", async(function()
+      local t = sched.spawn(function()
+        return hash.file(path, "sha512")
+      end)
+      sched.yield()
+      assert.is_true(t:cancel())
+      assert.are.same({ false, "cancelled", "cancelled" }, { t:wait() })
+      -- the pool finishes the orphaned work; a new one still works
+      assert.are.equal(hash.string(data, "sha256"), hash.file(path, "sha256"))
+    end))
+
+    it("hashes without yielding where it cannot yield", async(function()
+      local digest
+      local obj = setmetatable({}, {
+        __tostring = function()
+          digest = hash.file(path, "sha256")
+          return "x"
+        end,
+      })
+      assert.are.equal("x", tostring(obj))
+      assert.are.equal(hash.string(data, "sha256"), digest)
+    end))
   end)
 
   describe("new", function()
