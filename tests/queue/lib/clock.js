@@ -22,6 +22,15 @@ export class Clock {
     }
     this.offsetMs += ms;
   }
+
+  // Tests may also set the offset outright (0 returns to real time).  Moving
+  // back is allowed for test isolation; state already changed stays changed.
+  setOffset(ms) {
+    if (!Number.isFinite(ms)) {
+      throw new Error(`clock: offsetMs must be a number of ms, got ${ms}`);
+    }
+    this.offsetMs = ms;
+  }
 }
 
 // Postgres JSONB renders timestamptz as "2023-11-14T22:33:20.123+00:00"; the

@@ -1,0 +1,450 @@
+// The emulator as one object: an HTTP server on 127.0.0.1 serving the Queue
+// and object service APIs, the storage targets and the admin API, plus the
+// timers that expire claims and deadlines.  server.js is its command line.
+import http from 'node:http';
+import crypto from 'node:crypto';
+import { Schemas, DEFAULT_REFERENCES } from './schemas.js';
+import { Clock } from './clock.js';
+import { Store } from './store.js';
+import { Queue } from './queue.js';
+import { Faults } from './faults.js';
+import { Roles } from './scopes.js';
+import { Authenticator } from './hawk.js';
+import { ApiError, errorBody } from './errors.js';
+import { ServiceRouter } from './router.js';
+import { queueHandlers } from './routes/queue.js';
+import { objectHandlers } from './routes/object.js';
+import { BlobUrls, StorageRoutes } from './routes/storage.js';
+import { AdminRoutes } from './routes/admin.js';
+
+export const QUEUE_CLIENT_ID = 'static/taskcluster/queue';
+const MiB = 1024 * 1024;
+
+export const DEFAULTS = {
+  host: '127.0.0.1',
+  port: 0,
+  claimSeconds: 1200,
+  pollSeconds: 20,
+  maxDeadlineDays: 5,
+  maxBodyBytes: 16 * MiB,
+  maxArtifactBytes: 1024 * MiB,
+  tickMs: 250,
+  anonymousScopes: ['queue:get-artifact:public/*'],
+  strict: false,
+  verbose: false,
+};
+
+// Long-poll waiters per task queue: claimWork sleeps here until createTask or
+// a retry makes a run pending on its queue.
+class Waiters {
+  constructor() {
+    this.byQueue = new Map();
+  }
+
+  wait(taskQueueId, ms, closed) {
+    return new Promise((resolve) => {
+      const set = this.byQueue.get(taskQueueId) || new Set();
+      this.byQueue.set(taskQueueId, set);
+      const done = () => {
+        clearTimeout(timer);
+        set.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      set.add(done);
+      closed.then(done);
+    });
+  }
+
+  notify(taskQueueId) {
+    for (const done of [...(this.byQueue.get(taskQueueId) || [])]) {
+      done();
+    }
+  }
+
+  releaseAll() {
+    for (const set of this.byQueue.values()) {
+      for (const done of [...set]) {
+        done();
+      }
+    }
+  }
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class QueueServer {
+  constructor(options = {}) {
+    this.options = { ...DEFAULTS, ...options };
+    const o = this.options;
+    this.log = o.log || ((line) => process.stderr.write(`queue-emulator: ${line}\n`));
+    this.schemas = new Schemas(o.references || DEFAULT_REFERENCES);
+    this.clock = new Clock();
+    this.store = new Store({ stateDir: o.stateDir });
+    this.faults = new Faults();
+    if (o.faults) {
+      this.faults.configure(o.faults);
+    }
+    this.clients = new Map();
+    for (const c of o.clients || []) {
+      this.clients.set(c.clientId, { ...c });
+    }
+    // The Queue's own client signs the temporary credentials it issues.
+    this.queueCredentials = {
+      clientId: QUEUE_CLIENT_ID,
+      accessToken: o.queueAccessToken || crypto.randomBytes(24).toString('base64url'),
+    };
+    this.clients.set(QUEUE_CLIENT_ID, { ...this.queueCredentials, scopes: ['*'] });
+    const roles = new Roles({ anonymous: o.anonymousScopes, ...(o.roles || {}) });
+    this.auth = new Authenticator({ clients: this.clients, roles, clock: this.clock });
+    this.waiters = new Waiters();
+    this.rootUrl = null;
+    this.urls = new BlobUrls({
+      secret: crypto.randomBytes(32),
+      rootUrl: () => this.rootUrl,
+      clock: this.clock,
+    });
+    this.queue = new Queue({
+      store: this.store,
+      clock: this.clock,
+      credentials: this.queueCredentials,
+      claimTimeoutMs: o.claimSeconds * 1000,
+      maxDeadlineMs: o.maxDeadlineDays * 24 * 60 * 60 * 1000,
+      onPending: (taskQueueId) => this.waiters.notify(taskQueueId),
+      blobUrls: this.urls,
+    });
+    this.startedAt = Date.now();
+    const shared = { queue: this.queue, store: this.store, urls: this.urls, clock: this.clock,
+      waiters: this.waiters, pollMs: o.pollSeconds * 1000, startedAt: this.startedAt };
+    this.routers = [
+      new ServiceRouter({ schemas: this.schemas, serviceName: 'queue',
+        handlers: queueHandlers(shared) }),
+      new ServiceRouter({ schemas: this.schemas, serviceName: 'object',
+        handlers: objectHandlers(shared) }),
+    ];
+    this.storage = new StorageRoutes({ store: this.store, urls: this.urls,
+      maxArtifactBytes: o.maxArtifactBytes, log: this.log });
+    this.admin = new AdminRoutes({ server: this });
+    this.counters = {
+      requests: {},
+      responses: {},
+      requestSchemaFailures: 0,
+      responseSchemaFailures: 0,
+      internalErrors: 0,
+    };
+    this.responseFailures = [];
+    this.sockets = new Set();
+  }
+
+  stats() {
+    return {
+      requests: { ...this.counters.requests },
+      responses: { ...this.counters.responses },
+      faults: structuredClone(this.faults.injected),
+      requestSchemaFailures: this.counters.requestSchemaFailures,
+      responseSchemaFailures: this.counters.responseSchemaFailures,
+      responseSchemaFailureDetails: this.responseFailures.slice(-20),
+      internalErrors: this.counters.internalErrors,
+      tasks: this.store.tasks.size,
+    };
+  }
+
+  _count(group, key) {
+    this.counters[group][key] = (this.counters[group][key] || 0) + 1;
+  }
+
+  async start() {
+    this.server = http.createServer((req, res) => {
+      this._handle(req, res).catch((err) => {
+        this.counters.internalErrors += 1;
+        this.log(`unhandled error for ${req.method} ${req.url}: ${err.stack || err}`);
+        if (!res.headersSent) {
+          res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end('internal error\n');
+        } else {
+          res.destroy();
+        }
+      });
+    });
+    // Long polls run 20 s by default; keep Node from timing them out.
+    this.server.requestTimeout = 0;
+    this.server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    await new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port, this.options.host, resolve);
+    });
+    const { port } = this.server.address();
+    this.rootUrl = `http://${this.options.host}:${port}`;
+    this.ticker = setInterval(() => {
+      try {
+        this.queue.tick();
+      } catch (err) {
+        this.log(`tick failed: ${err.stack || err}`);
+      }
+    }, this.options.tickMs);
+    return this.rootUrl;
+  }
+
+  async stop() {
+    clearInterval(this.ticker);
+    this.waiters.releaseAll();
+    if (this.server) {
+      await new Promise((resolve) => {
+        this.server.close(resolve);
+        // Idle keep-alive sockets and any long poll still open would hold
+        // close() up; give in-flight replies a moment, then cut them.
+        setTimeout(() => {
+          for (const s of this.sockets) {
+            s.destroy();
+          }
+        }, 200).unref();
+      });
+    }
+    this.store.close();
+  }
+
+  // Reads a request body up to `limit` bytes as UTF-8 text.
+  _readBody(req, limit) {
+    return new Promise((resolve, reject) => {
+      const chunks = [];
+      let size = 0;
+      req.on('data', (chunk) => {
+        size += chunk.length;
+        if (size > limit) {
+          reject(new ApiError('InputTooLarge',
+            'Request body exceeds the limit of {{limit}} bytes', { limit }));
+          req.destroy();
+          return;
+        }
+        chunks.push(chunk);
+      });
+      req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      req.on('error', reject);
+    });
+  }
+
+  async _handle(req, res) {
+    const rawUrl = req.url;
+    const qi = rawUrl.indexOf('?');
+    const path = qi === -1 ? rawUrl : rawUrl.slice(0, qi);
+    const search = new URLSearchParams(qi === -1 ? '' : rawUrl.slice(qi + 1));
+    res.on('finish', () => this._count('responses', String(res.statusCode)));
+    if (this.options.verbose) {
+      res.on('finish', () => this.log(`${req.method} ${rawUrl} -> ${res.statusCode}`));
+    }
+
+    if (this.admin.match(path)) {
+      this._count('requests', 'admin');
+      let bodyText = '';
+      try {
+        bodyText = await this._readBody(req, this.options.maxBodyBytes);
+      } catch {
+        res.writeHead(413).end();
+        return;
+      }
+      await this.admin.handle(req, res, path, bodyText);
+      return;
+    }
+
+    if (this.storage.match(path)) {
+      const key = this.storage.faultKey(req.method);
+      this._count('requests', key);
+      const fate = this.faults.decide(key);
+      if (fate.latencyMs) {
+        await sleep(fate.latencyMs);
+      }
+      if (fate.error) {
+        req.resume();
+        res.writeHead(fate.error, { 'content-type': 'application/xml' });
+        res.end('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code>' +
+          '<Message>injected fault</Message></Error>\n');
+        return;
+      }
+      if (fate.drop) {
+        this._armDrop(res, fate.drop);
+      }
+      this.queue.tick();
+      await this.storage.handle(req, res, path, search);
+      return;
+    }
+
+    let match = null;
+    let router = null;
+    for (const r of this.routers) {
+      match = r.match(req.method, path);
+      if (match) {
+        router = r;
+        break;
+      }
+    }
+    if (!match) {
+      this._count('requests', 'unknown');
+      req.resume();
+      const body = JSON.stringify({ code: 'ResourceNotFound',
+        message: `No such API endpoint: ${req.method} ${path}`, requestInfo: {} });
+      res.writeHead(404, { 'content-type': 'application/json; charset=utf-8' });
+      res.end(body);
+      return;
+    }
+    const { entry } = match;
+    this._count('requests', entry.name);
+    const fate = this.faults.decide(entry.name);
+    if (fate.latencyMs) {
+      await sleep(fate.latencyMs);
+    }
+    const info = { method: entry.name, params: {}, payload: {},
+      time: () => new Date(this.clock.now()).toJSON() };
+    if (fate.error) {
+      req.resume();
+      const err = new ApiError('InternalServerError',
+        'Internal Server Error, incidentId {{incidentId}}. (fault injected by the queue emulator)',
+        { incidentId: crypto.randomUUID() });
+      err.status = fate.error;
+      this._send(res, req, fate.error, errorBody(err, { ...info, time: info.time() }), {});
+      return;
+    }
+
+    let closedResolve;
+    const closedPromise = new Promise((resolve) => {
+      closedResolve = resolve;
+    });
+    res.on('close', () => closedResolve());
+    const ctx = {
+      entry,
+      rawParams: match.rawParams,
+      query: Object.fromEntries(search),
+      contentType: req.headers['content-type'],
+      bodyText: '',
+      closed: () => res.destroyed || res.writableEnded,
+      closedPromise,
+      onRequestSchemaFailure: () => {
+        this.counters.requestSchemaFailures += 1;
+      },
+      authenticate: () => {
+        const host = (req.headers.host || '').toLowerCase();
+        const parsed = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(host);
+        return this.auth.authenticate({
+          method: req.method,
+          resource: rawUrl,
+          host: parsed ? parsed[1] : host,
+          port: parsed && parsed[2] ? parseInt(parsed[2], 10) : 80,
+          authorization: req.headers.authorization,
+          contentType: req.headers['content-type'],
+          body: ctx.bodyText,
+        });
+      },
+    };
+
+    let reply;
+    try {
+      ctx.bodyText = await this._readBody(req, this.options.maxBodyBytes);
+      this.queue.tick();
+      reply = await router.dispatch(ctx);
+    } catch (err) {
+      let apiErr = err;
+      if (!(err instanceof ApiError)) {
+        const incidentId = crypto.randomUUID();
+        this.counters.internalErrors += 1;
+        this.log(`${entry.name}: internal error, incidentId ${incidentId}: ${err.stack || err}`);
+        apiErr = new ApiError('InternalServerError',
+          'Internal Server Error, incidentId {{incidentId}}.', { incidentId });
+      }
+      const body = errorBody(apiErr, { method: entry.name, params: ctx.params || {},
+        payload: ctx.payload || {}, time: info.time() });
+      if (fate.drop) {
+        this._armDrop(res, fate.drop);
+      }
+      this._send(res, req, apiErr.status, body, err.headers || {});
+      return;
+    }
+
+    const headers = reply.headers || {};
+    let { status, body } = reply;
+    if (entry.outputId && !reply.skipValidation && (status === 200 || status === 303)) {
+      const error = this.schemas.validate('response', entry.outputId, body);
+      if (error) {
+        // A response that breaks its schema is the emulator's bug: never send
+        // it; answer 500, log the details, and count it for the tests.
+        this.counters.responseSchemaFailures += 1;
+        const incidentId = crypto.randomUUID();
+        const detail = { method: entry.name, url: rawUrl, error: error.trim(), body };
+        this.responseFailures.push(detail);
+        this.log(`response schema validation failed (incidentId ${incidentId}): ` +
+          JSON.stringify(detail, null, 2));
+        const apiErr = new ApiError('InternalServerError',
+          'Internal Server Error, incidentId {{incidentId}}. Output schema validation ' +
+          'error: {{error}}', { incidentId, error });
+        status = 500;
+        body = errorBody(apiErr, { method: entry.name, params: ctx.params, payload: ctx.payload,
+          time: info.time() });
+        for (const k of Object.keys(headers)) {
+          delete headers[k];
+        }
+      }
+    }
+    if (fate.drop) {
+      this._armDrop(res, fate.drop);
+    }
+    this._send(res, req, status, body, headers);
+  }
+
+  _send(res, req, status, body, headers) {
+    if (res.destroyed) {
+      return;
+    }
+    if (body === undefined) {
+      res.writeHead(status, headers);
+      res.end();
+      return;
+    }
+    const text = JSON.stringify(body);
+    res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(text) });
+    res.end(req.method === 'HEAD' ? undefined : text);
+  }
+
+  // Makes the next response die mid-way: after the status line and headers
+  // ("headers") or after part of the body ("body"), the socket is destroyed,
+  // as a crashed proxy or a network failure would leave it.
+  _armDrop(res, mode) {
+    const socket = res.socket;
+    const origWrite = res.write.bind(res);
+    const origWriteHead = res.writeHead.bind(res);
+    let dropped = false;
+    const drop = () => {
+      if (!dropped) {
+        dropped = true;
+        setImmediate(() => socket.destroy());
+      }
+    };
+    res.writeHead = (...args) => {
+      origWriteHead(...args);
+      res.flushHeaders();
+      if (mode === 'headers') {
+        drop();
+      }
+      return res;
+    };
+    res.write = (chunk) => {
+      if (!dropped && mode === 'body' && chunk && chunk.length) {
+        const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+        origWrite(buf.subarray(0, Math.max(1, Math.floor(buf.length / 2))));
+      }
+      drop();
+      return true;
+    };
+    res.end = (chunk) => {
+      if (!res.headersSent) {
+        res.flushHeaders();
+      }
+      if (chunk && chunk.length) {
+        res.write(chunk);
+      }
+      drop();
+      return res;
+    };
+  }
+}
