@@ -406,11 +406,21 @@ export class QueueServer {
     res.end(req.method === 'HEAD' ? undefined : text);
   }
 
-  // Makes the next response die mid-way: after the status line and headers
-  // ("headers") or after part of the body ("body"), the socket is destroyed,
-  // as a crashed proxy or a network failure would leave it.
+  // Makes the next response die: before anything is sent ("nothing"), after
+  // the status line and headers ("headers") or after part of the body
+  // ("body"), the socket is destroyed, as a crashed proxy or a network failure
+  // would leave it.  The request itself has been processed.
   _armDrop(res, mode) {
     const socket = res.socket;
+    if (mode === 'nothing') {
+      res.writeHead = () => res;
+      res.write = () => true;
+      res.end = () => {
+        socket.destroy();
+        return res;
+      };
+      return;
+    }
     const origWrite = res.write.bind(res);
     const origWriteHead = res.writeHead.bind(res);
     let dropped = false;

@@ -5,6 +5,9 @@
 //   {"seed": 42, "rules": {"claimWork": {"errorRate": 0.5, "errorStatus": [500, 503],
 //     "latencyMs": [10, 50], "dropRate": 0.1, "dropAfter": "headers", "maxFaults": 3}}}
 //
+// dropAfter says how much of the (already processed) reply gets out before
+// the connection is cut: "nothing", "headers" or "body" (about half of it).
+//
 // Each rule draws from its own PRNG seeded from (seed, key), so the sequence
 // of faults one endpoint sees does not depend on traffic to the others and a
 // run with the same seed and the same requests repeats exactly.
@@ -79,8 +82,8 @@ export const parseFaults = (config) => {
       throw new Error(`faults: rules.${key}.latencyMs: expected ms or [min, max] with min <= max`);
     }
     const dropAfter = rule.dropAfter || 'body';
-    if (!['headers', 'body'].includes(dropAfter)) {
-      throw new Error(`faults: rules.${key}.dropAfter: expected "headers" or "body"`);
+    if (!['nothing', 'headers', 'body'].includes(dropAfter)) {
+      throw new Error(`faults: rules.${key}.dropAfter: expected "nothing", "headers" or "body"`);
     }
     if (rule.maxFaults !== undefined && !(Number.isInteger(rule.maxFaults) && rule.maxFaults >= 0)) {
       throw new Error(`faults: rules.${key}.maxFaults: expected a non-negative integer`);
