@@ -1,33 +1,24 @@
 // Artifact semantics: paging, names and task queues with "/", error and link
 // artifacts, private artifacts behind scopes, re-creation rules.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import hawk from 'hawk';
 import {
-  taskcluster, startServer, stopServer, queueClient, tester, createAndClaim, rejects,
+  taskcluster, useServer, queueClient, tester, createAndClaim, rejects,
 } from './helper.js';
 
-let server;
-let rootUrl;
+const env = useServer();
 
-before(async () => {
-  ({ server, rootUrl } = await startServer());
-});
-
-after(async () => {
-  taskcluster.agents.http.destroy();
-  await stopServer(server);
-});
 
 const expires = () => taskcluster.fromNowJSON('1 day');
 
 test('listArtifacts pages through 2,500 artifacts with continuationToken and limit', async () => {
-  const { taskId, worker, queue } = await createAndClaim(rootUrl);
+  const { taskId, worker, queue } = await createAndClaim(env.rootUrl);
   const names = [];
   for (let i = 0; i < 2500; i++) {
     names.push(`public/many/${String(i).padStart(4, '0')}.txt`);
   }
-  // 25 requests at a time keeps the test quick without flooding the server.
+  // 25 requests at a time keeps the test quick without flooding the env.server.
   for (let i = 0; i < names.length; i += 25) {
     await Promise.all(names.slice(i, i + 25).map((name) => worker.createArtifact(taskId, 0, name,
       { storageType: 'reference', url: 'https://example.com/x', contentType: 'text/plain',
@@ -59,10 +50,10 @@ test('listArtifacts pages through 2,500 artifacts with continuationToken and lim
 });
 
 test('"/" in taskQueueId and artifact names: %2F and raw both accepted', async () => {
-  const { taskId, claim, worker } = await createAndClaim(rootUrl);
+  const { taskId, claim, worker } = await createAndClaim(env.rootUrl);
   const tq = claim.task.taskQueueId;
-  const raw = await fetch(`${rootUrl}/api/queue/v1/pending/${tq}`, {
-    headers: { authorization: hawk.client.header(`${rootUrl}/api/queue/v1/pending/${tq}`, 'GET',
+  const raw = await fetch(`${env.rootUrl}/api/queue/v1/pending/${tq}`, {
+    headers: { authorization: hawk.client.header(`${env.rootUrl}/api/queue/v1/pending/${tq}`, 'GET',
       { credentials: { id: 'tester', key: 'no-secret', algorithm: 'sha256' } }).header } });
   assert.equal(raw.status, 200);
   assert.equal((await raw.json()).taskQueueId, tq);
@@ -70,8 +61,8 @@ test('"/" in taskQueueId and artifact names: %2F and raw both accepted', async (
   await worker.createArtifact(taskId, 0, 'public/dir/sub/file.txt',
     { storageType: 'reference', url: 'https://example.com/file.txt', contentType: 'text/plain',
       expires: expires() });
-  const encoded = `${rootUrl}/api/queue/v1/task/${taskId}/runs/0/artifacts/public%2Fdir%2Fsub%2Ffile.txt`;
-  const plain = `${rootUrl}/api/queue/v1/task/${taskId}/runs/0/artifacts/public/dir/sub/file.txt`;
+  const encoded = `${env.rootUrl}/api/queue/v1/task/${taskId}/runs/0/artifacts/public%2Fdir%2Fsub%2Ffile.txt`;
+  const plain = `${env.rootUrl}/api/queue/v1/task/${taskId}/runs/0/artifacts/public/dir/sub/file.txt`;
   for (const url of [encoded, plain]) {
     const res = await fetch(url, { redirect: 'manual' });
     assert.equal(res.status, 303, url);
@@ -81,7 +72,7 @@ test('"/" in taskQueueId and artifact names: %2F and raw both accepted', async (
   }
   // A raw "/" in a created name reaches the same artifact.
   const creds = worker._options.credentials;
-  const url = `${rootUrl}/api/queue/v1/task/${taskId}/runs/0/artifacts/public/raw/name.txt`;
+  const url = `${env.rootUrl}/api/queue/v1/task/${taskId}/runs/0/artifacts/public/raw/name.txt`;
   const ext = Buffer.from(JSON.stringify({ certificate: JSON.parse(creds.certificate) }))
     .toString('base64');
   const { header } = hawk.client.header(url, 'POST', { ext,
@@ -90,12 +81,12 @@ test('"/" in taskQueueId and artifact names: %2F and raw both accepted', async (
     'content-type': 'application/json' }, body: JSON.stringify({ storageType: 'error',
     reason: 'file-missing-on-worker', message: 'no such file', expires: expires() }) });
   assert.equal(created.status, 200);
-  const info = await queueClient(rootUrl, tester).artifactInfo(taskId, 0, 'public/raw/name.txt');
+  const info = await queueClient(env.rootUrl, tester).artifactInfo(taskId, 0, 'public/raw/name.txt');
   assert.equal(info.storageType, 'error');
 });
 
 test('error artifacts answer 424; links redirect to their target', async () => {
-  const { taskId, worker, queue } = await createAndClaim(rootUrl);
+  const { taskId, worker, queue } = await createAndClaim(env.rootUrl);
   await worker.createArtifact(taskId, 0, 'public/missing.log', { storageType: 'error',
     reason: 'file-missing-on-worker', message: 'the file was not there', expires: expires() });
   const res = await fetch(queue.buildUrl(queue.getArtifact, taskId, 0, 'public/missing.log'));
@@ -125,7 +116,7 @@ test('error artifacts answer 424; links redirect to their target', async () => {
       expires: expires() });
   await worker.createArtifact(taskId, 0, 'public/to-secret',
     { storageType: 'link', artifact: 'private/secret.txt', expires: expires() });
-  const anon = queueClient(rootUrl, {});
+  const anon = queueClient(env.rootUrl, {});
   const denied = await rejects(anon.getArtifact(taskId, 0, 'public/to-secret'));
   assert.equal(denied.statusCode, 403);
   assert.match(denied.message, /queue:get-artifact:private\/secret\.txt/);
@@ -143,7 +134,7 @@ test('error artifacts answer 424; links redirect to their target', async () => {
 });
 
 test('createArtifact re-creation rules and input errors', async () => {
-  const { taskId, worker } = await createAndClaim(rootUrl);
+  const { taskId, worker } = await createAndClaim(env.rootUrl);
   const e = expires();
   const first = await worker.createArtifact(taskId, 0, 'public/a.bin',
     { storageType: 's3', contentType: 'application/octet-stream', expires: e });
@@ -169,7 +160,7 @@ test('createArtifact re-creation rules and input errors', async () => {
   const badReason = await rejects(worker.createArtifact(taskId, 0, 'public/c',
     { storageType: 'error', reason: 'oops', message: 'x', expires: e }));
   assert.equal(badReason.code, 'InputValidationError');
-  const tester0 = queueClient(rootUrl, tester);
+  const tester0 = queueClient(env.rootUrl, tester);
   const noTask = await rejects(tester0.createArtifact(taskcluster.slugid(), 0, 'public/x',
     { storageType: 'error', reason: 'file-missing-on-worker', message: 'x', expires: e }));
   assert.equal(noTask.statusCode, 400);

@@ -1,30 +1,21 @@
 // Authentication and authorization as the real services answer them: 401
 // with the Auth service's messages, 403 naming the missing scope expression,
 // certificates, authorizedScopes, bewits and the anonymous role.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import hawk from 'hawk';
 import {
-  taskcluster, startServer, stopServer, queueClient, tester, taskDef, createAndClaim, rejects,
+  taskcluster, useServer, queueClient, tester, taskDef, createAndClaim, rejects,
   uniqueQueue,
 } from './helper.js';
 
-let server;
-let rootUrl;
+const env = useServer();
 
-before(async () => {
-  ({ server, rootUrl } = await startServer());
-});
-
-after(async () => {
-  taskcluster.agents.http.destroy();
-  await stopServer(server);
-});
 
 const TRAILER = /\n\n---\n\n\* method: {5}(\w+)\n\* errorCode: {2}(\w+)\n\* statusCode: (\d+)\n\* time: {7}\S+$/;
 
 test('wrong accessToken: 401 AuthenticationFailed with the server message', async () => {
-  const queue = queueClient(rootUrl, { clientId: 'tester', accessToken: 'wrong' });
+  const queue = queueClient(env.rootUrl, { clientId: 'tester', accessToken: 'wrong' });
   const err = await rejects(queue.task(taskcluster.slugid()));
   assert.equal(err.statusCode, 401);
   assert.equal(err.code, 'AuthenticationFailed');
@@ -33,16 +24,16 @@ test('wrong accessToken: 401 AuthenticationFailed with the server message', asyn
   assert.deepEqual([method, code, status], ['task', 'AuthenticationFailed', '401']);
   assert.equal(err.body.requestInfo.method, 'task');
 
-  const unknown = await rejects(queueClient(rootUrl, { clientId: 'ghost', accessToken: 'x' })
+  const unknown = await rejects(queueClient(env.rootUrl, { clientId: 'ghost', accessToken: 'x' })
     .task(taskcluster.slugid()));
   assert.equal(unknown.statusCode, 401);
   assert.match(unknown.message, /^Client with clientId 'ghost' not found\n/);
 
-  const expired = await rejects(queueClient(rootUrl,
+  const expired = await rejects(queueClient(env.rootUrl,
     { clientId: 'retired', accessToken: 'retired-secret' }).task(taskcluster.slugid()));
   assert.match(expired.message, /^Client with clientId 'retired' has expired\n/);
 
-  const staleUrl = `${rootUrl}/api/queue/v1/task/${taskcluster.slugid()}`;
+  const staleUrl = `${env.rootUrl}/api/queue/v1/task/${taskcluster.slugid()}`;
   const stale = hawk.client.header(staleUrl, 'GET', { timestamp: Math.floor(Date.now() / 1000) - 901,
     credentials: { id: 'tester', key: 'no-secret', algorithm: 'sha256' } });
   const res = await fetch(staleUrl, { headers: { authorization: stale.header } });
@@ -50,13 +41,13 @@ test('wrong accessToken: 401 AuthenticationFailed with the server message', asyn
   assert.equal(res.headers.get('www-authenticate'), 'hawk');
   assert.match((await res.json()).message, /^Unauthorized: Stale timestamp\n/);
 
-  const long = await fetch(`${rootUrl}/api/queue/v1/task/${taskcluster.slugid()}`,
+  const long = await fetch(`${env.rootUrl}/api/queue/v1/task/${taskcluster.slugid()}`,
     { headers: { authorization: `Hawk id="${'a'.repeat(4100)}", ts="1", nonce="x", mac="y"` } });
   assert.match((await long.json()).message, /^Bad Request: Header length too long\n/);
 });
 
 test('missing scope: 403 InsufficientScopes naming the expression', async () => {
-  const nobody = queueClient(rootUrl, { clientId: 'nobody', accessToken: 'nobody-secret' });
+  const nobody = queueClient(env.rootUrl, { clientId: 'nobody', accessToken: 'nobody-secret' });
   const taskId = taskcluster.slugid();
   const err = await rejects(nobody.status(taskId));
   assert.equal(err.statusCode, 403);
@@ -70,7 +61,7 @@ test('missing scope: 403 InsufficientScopes naming the expression', async () => 
   assert.match(reclaim.message, new RegExp(`queue:reclaim-task:${taskId}/0`));
 
   // Deferred checks (claimWork) see the body; the creator lacks a priority.
-  const creator = queueClient(rootUrl, { clientId: 'creator', accessToken: 'creator-secret' });
+  const creator = queueClient(env.rootUrl, { clientId: 'creator', accessToken: 'creator-secret' });
   const tq = uniqueQueue();
   await creator.createTask(taskcluster.slugid(), taskDef({ taskQueueId: tq }));
   const high = await rejects(creator.createTask(taskcluster.slugid(),
@@ -78,7 +69,7 @@ test('missing scope: 403 InsufficientScopes naming the expression', async () => 
   assert.equal(high.statusCode, 403);
   assert.match(high.message, /"AnyOf": \[\n\s+"queue:create-task:highest:proj-releng\//);
 
-  const worker = queueClient(rootUrl, { clientId: 'worker', accessToken: 'worker-secret' });
+  const worker = queueClient(env.rootUrl, { clientId: 'worker', accessToken: 'worker-secret' });
   const claim = await worker.claimWork(tq, { workerGroup: 'wg-1', workerId: 'w', tasks: 1 });
   assert.equal(claim.tasks.length, 1);
   const otherGroup = await rejects(worker.claimWork(tq,
@@ -88,55 +79,55 @@ test('missing scope: 403 InsufficientScopes naming the expression', async () => 
 });
 
 test('task credentials: scoped to their run, refused once expired', async () => {
-  const { taskId, claim, worker } = await createAndClaim(rootUrl);
+  const { taskId, claim, worker } = await createAndClaim(env.rootUrl);
   const other = await rejects(worker.status(taskcluster.slugid()));
   assert.equal(other.statusCode, 403);
 
   // Move the emulator clock past takenUntil + 5 minutes: the certificate is
   // then refused, before the claim-expired run even matters.
   const cert = JSON.parse(claim.credentials.certificate);
-  server.clock.advance(cert.expiry - Date.now() + 6 * 60 * 1000);
+  env.server.clock.advance(cert.expiry - Date.now() + 6 * 60 * 1000);
   const err = await rejects(worker.reclaimTask(taskId, 0));
   assert.equal(err.statusCode, 401);
   assert.match(err.message, /^ext\.certificate\.expiry < now\n/);
-  server.clock.offsetMs = 0;
+  env.server.clock.offsetMs = 0;
 });
 
 test('temporary credentials made by a client; signature and issuer checks', async () => {
   const temp = taskcluster.createTemporaryCredentials({
     expiry: taskcluster.fromNow('1 hour'), scopes: ['queue:status:*'], credentials: tester });
   const taskId = taskcluster.slugid();
-  await queueClient(rootUrl, tester).createTask(taskId, taskDef({ taskQueueId: uniqueQueue() }));
-  assert.equal((await queueClient(rootUrl, temp).status(taskId)).status.taskId, taskId);
-  const denied = await rejects(queueClient(rootUrl, temp).task(taskId));
+  await queueClient(env.rootUrl, tester).createTask(taskId, taskDef({ taskQueueId: uniqueQueue() }));
+  assert.equal((await queueClient(env.rootUrl, temp).status(taskId)).status.taskId, taskId);
+  const denied = await rejects(queueClient(env.rootUrl, temp).task(taskId));
   assert.equal(denied.statusCode, 403);
 
   const cert = JSON.parse(temp.certificate);
   cert.scopes = ['queue:get-task:*'];
-  const forged = await rejects(queueClient(rootUrl,
+  const forged = await rejects(queueClient(env.rootUrl,
     { ...temp, certificate: JSON.stringify(cert) }).task(taskId));
   assert.equal(forged.statusCode, 401);
   assert.match(forged.message, /^ext\.certificate\.signature is not valid\n/);
 
   const tooMuch = taskcluster.createTemporaryCredentials({ expiry: taskcluster.fromNow('1 hour'),
     scopes: ['queue:status:*'], credentials: { clientId: 'nobody', accessToken: 'nobody-secret' } });
-  const err = await rejects(queueClient(rootUrl, tooMuch).status(taskId));
+  const err = await rejects(queueClient(env.rootUrl, tooMuch).status(taskId));
   assert.equal(err.statusCode, 401);
   assert.match(err.message, /^ext\.certificate issuer `nobody` doesn't satisfy all certificate scopes queue:status:\*\./);
 
   const late = taskcluster.createTemporaryCredentials({ start: taskcluster.fromNow('10 minutes'),
     expiry: taskcluster.fromNow('1 hour'), scopes: ['queue:status:*'], credentials: tester });
-  assert.match((await rejects(queueClient(rootUrl, late).status(taskId))).message,
+  assert.match((await rejects(queueClient(env.rootUrl, late).status(taskId))).message,
     /^ext\.certificate\.start > now\n/);
 });
 
 test('authorizedScopes narrow the request', async () => {
   const taskId = taskcluster.slugid();
-  await queueClient(rootUrl, tester).createTask(taskId, taskDef({ taskQueueId: uniqueQueue() }));
-  const narrowed = queueClient(rootUrl, tester, { authorizedScopes: [`queue:status:${taskId}`] });
+  await queueClient(env.rootUrl, tester).createTask(taskId, taskDef({ taskQueueId: uniqueQueue() }));
+  const narrowed = queueClient(env.rootUrl, tester, { authorizedScopes: [`queue:status:${taskId}`] });
   assert.equal((await narrowed.status(taskId)).status.taskId, taskId);
   assert.equal((await rejects(narrowed.task(taskId))).statusCode, 403);
-  const tooWide = queueClient(rootUrl, { clientId: 'nobody', accessToken: 'nobody-secret' },
+  const tooWide = queueClient(env.rootUrl, { clientId: 'nobody', accessToken: 'nobody-secret' },
     { authorizedScopes: ['queue:status:*'] });
   const err = await rejects(tooWide.status(taskId));
   assert.equal(err.statusCode, 401);
@@ -145,8 +136,8 @@ test('authorizedScopes narrow the request', async () => {
 
 test('ext in the URL-safe alphabet and a payload hash are accepted; a bad hash is not', async () => {
   const taskId = taskcluster.slugid();
-  await queueClient(rootUrl, tester).createTask(taskId, taskDef({ taskQueueId: uniqueQueue() }));
-  const url = `${rootUrl}/api/queue/v1/task/${taskId}/status`;
+  await queueClient(env.rootUrl, tester).createTask(taskId, taskDef({ taskQueueId: uniqueQueue() }));
+  const url = `${env.rootUrl}/api/queue/v1/task/${taskId}/status`;
   const call = async (opts, body) => {
     const { header } = hawk.client.header(url, body ? 'POST' : 'GET', {
       credentials: { id: 'tester', key: 'no-secret', algorithm: 'sha256' }, ...opts });
@@ -166,11 +157,11 @@ test('ext in the URL-safe alphabet and a payload hash are accepted; a bad hash i
 });
 
 test('anonymous callers get the anonymous role; both auth schemes at once is 401', async () => {
-  const anon = queueClient(rootUrl, {});
+  const anon = queueClient(env.rootUrl, {});
   const err = await rejects(anon.status(taskcluster.slugid()));
   assert.equal(err.statusCode, 403);
   assert.match(err.message, /^Client ID anonymous does not have sufficient scopes/);
-  const signed = queueClient(rootUrl, tester).buildSignedUrl(anon.status, taskcluster.slugid());
+  const signed = queueClient(env.rootUrl, tester).buildSignedUrl(anon.status, taskcluster.slugid());
   const { header } = hawk.client.header(signed, 'GET',
     { credentials: { id: 'tester', key: 'no-secret', algorithm: 'sha256' } });
   const both = await fetch(signed, { headers: { authorization: header } });

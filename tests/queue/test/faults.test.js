@@ -1,31 +1,22 @@
 // Fault injection: repeatable with a seed, survivable by the official
 // client's retries, and configurable through the admin API.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  taskcluster, startServer, stopServer, queueClient, tester, taskDef, admin, uniqueQueue, rejects,
+  taskcluster, useServer, queueClient, tester, taskDef, admin, uniqueQueue, rejects,
   ADMIN_TOKEN,
 } from './helper.js';
 import { Faults, mulberry32, parseFaults } from '../lib/faults.js';
 
-let server;
-let rootUrl;
+const env = useServer();
 
-before(async () => {
-  ({ server, rootUrl } = await startServer());
-});
-
-after(async () => {
-  taskcluster.agents.http.destroy();
-  await stopServer(server);
-});
 
 // Status codes of `n` raw pings after configuring `config`.
 const pingStatuses = async (config, n) => {
-  assert.equal((await admin(rootUrl, 'POST', 'faults', config)).status, 200);
+  assert.equal((await admin(env.rootUrl, 'POST', 'faults', config)).status, 200);
   const out = [];
   for (let i = 0; i < n; i++) {
-    out.push((await fetch(`${rootUrl}/api/queue/v1/ping`)).status);
+    out.push((await fetch(`${env.rootUrl}/api/queue/v1/ping`)).status);
   }
   return out;
 };
@@ -46,16 +37,16 @@ test('the same seed gives the same faults; another seed others', async () => {
   f2.configure(config(3));
   const seq = (f) => Array.from({ length: 20 }, () => f.decide('ping').error);
   assert.deepEqual(seq(f1), seq(f2));
-  await admin(rootUrl, 'DELETE', 'faults');
+  await admin(env.rootUrl, 'DELETE', 'faults');
 });
 
 test('the client retries through 5xx and dropped connections', async () => {
-  await admin(rootUrl, 'POST', 'faults', { seed: 1, rules: {
+  await admin(env.rootUrl, 'POST', 'faults', { seed: 1, rules: {
     status: { errorRate: 1, errorStatus: 503, maxFaults: 2 },
     task: { dropRate: 1, dropAfter: 'nothing', maxFaults: 1 },
     createTask: { dropRate: 1, dropAfter: 'nothing', maxFaults: 1, latencyMs: [5, 20] },
   } });
-  const queue = queueClient(rootUrl, tester, { retries: 5, delayFactor: 1 });
+  const queue = queueClient(env.rootUrl, tester, { retries: 5, delayFactor: 1 });
   const taskId = taskcluster.slugid();
   // The first createTask is processed but its reply is cut; the retry is
   // idempotent and succeeds.
@@ -63,7 +54,7 @@ test('the client retries through 5xx and dropped connections', async () => {
   assert.equal((await queue.createTask(taskId, def)).status.taskId, taskId);
   assert.equal((await queue.status(taskId)).status.taskId, taskId);
   assert.equal((await queue.task(taskId)).taskQueueId, def.taskQueueId);
-  const stats = (await admin(rootUrl, 'GET', 'stats')).body;
+  const stats = (await admin(env.rootUrl, 'GET', 'stats')).body;
   assert.deepEqual(stats.faults.status, { error: 2, drop: 0, latency: 0 });
   assert.deepEqual(stats.faults.task, { error: 0, drop: 1, latency: 0 });
   assert.equal(stats.faults.createTask.drop, 1);
@@ -71,33 +62,33 @@ test('the client retries through 5xx and dropped connections', async () => {
   assert.equal(stats.requests.task, 2);
 
   // Without retries the error is visible.
-  await admin(rootUrl, 'POST', 'faults', { rules: { '*': { errorRate: 1, errorStatus: 500 } } });
-  const err = await rejects(queueClient(rootUrl, tester).status(taskId));
+  await admin(env.rootUrl, 'POST', 'faults', { rules: { '*': { errorRate: 1, errorStatus: 500 } } });
+  const err = await rejects(queueClient(env.rootUrl, tester).status(taskId));
   assert.equal(err.statusCode, 500);
   assert.equal(err.code, 'InternalServerError');
-  await admin(rootUrl, 'DELETE', 'faults');
+  await admin(env.rootUrl, 'DELETE', 'faults');
 });
 
 // taskcluster-client 87.1.3 fails (TypeError on res.body.message) instead of
 // retrying when a 2xx reply is cut mid-way, so these modes are checked with
 // raw HTTP: the status line arrives, then the connection dies.
 test('replies cut after the headers or part of the body', async () => {
-  await admin(rootUrl, 'POST', 'faults', { rules: {
+  await admin(env.rootUrl, 'POST', 'faults', { rules: {
     ping: { dropRate: 1, dropAfter: 'headers', maxFaults: 1 },
     '*': { dropRate: 1, dropAfter: 'body', maxFaults: 1 } } });
-  const headersOnly = await fetch(`${rootUrl}/api/queue/v1/ping`);
+  const headersOnly = await fetch(`${env.rootUrl}/api/queue/v1/ping`);
   assert.equal(headersOnly.status, 200);
   await assert.rejects(headersOnly.text(), /terminated/);
-  const half = await fetch(`${rootUrl}/api/queue/v1/task/${taskcluster.slugid()}`);
+  const half = await fetch(`${env.rootUrl}/api/queue/v1/task/${taskcluster.slugid()}`);
   assert.equal(half.status, 403);
   await assert.rejects(half.text(), /terminated/);
-  assert.equal((await fetch(`${rootUrl}/api/queue/v1/ping`)).status, 200);
-  await admin(rootUrl, 'DELETE', 'faults');
+  assert.equal((await fetch(`${env.rootUrl}/api/queue/v1/ping`)).status, 200);
+  await admin(env.rootUrl, 'DELETE', 'faults');
 });
 
 test('upload faults hit the putUrl target', async () => {
-  await admin(rootUrl, 'POST', 'faults', { rules: { upload: { errorRate: 1, maxFaults: 1 } } });
-  const queue = queueClient(rootUrl, tester);
+  await admin(env.rootUrl, 'POST', 'faults', { rules: { upload: { errorRate: 1, maxFaults: 1 } } });
+  const queue = queueClient(env.rootUrl, tester);
   const taskId = taskcluster.slugid();
   const tq = uniqueQueue();
   await queue.createTask(taskId, taskDef({ taskQueueId: tq }));
@@ -108,7 +99,7 @@ test('upload faults hit the putUrl target', async () => {
     headers: { 'content-type': 'text/plain' } });
   assert.equal((await put()).status, 500);
   assert.equal((await put()).status, 200);
-  await admin(rootUrl, 'DELETE', 'faults');
+  await admin(env.rootUrl, 'DELETE', 'faults');
 });
 
 test('fault configuration errors name the field; the admin API needs its token', async () => {
@@ -116,12 +107,12 @@ test('fault configuration errors name the field; the admin API needs its token',
     /^Error: faults: rules\.ping\.errorRate: expected a number in \[0, 1\], got 2$/);
   assert.throws(() => parseFaults({ rules: { ping: { errorStatus: 404 } } }),
     /faults: rules\.ping\.errorStatus: expected 5xx status codes/);
-  const bad = await admin(rootUrl, 'POST', 'faults', { rules: { ping: { bogus: 1 } } });
+  const bad = await admin(env.rootUrl, 'POST', 'faults', { rules: { ping: { bogus: 1 } } });
   assert.equal(bad.status, 400);
   assert.deepEqual(bad.body, { error: 'faults: rules.ping: unknown key "bogus"' });
-  const noToken = await fetch(`${rootUrl}/__admin/stats`);
+  const noToken = await fetch(`${env.rootUrl}/__admin/stats`);
   assert.equal(noToken.status, 401);
-  const wrong = await fetch(`${rootUrl}/__admin/stats`,
+  const wrong = await fetch(`${env.rootUrl}/__admin/stats`,
     { headers: { authorization: `Bearer ${ADMIN_TOKEN}x` } });
   assert.equal(wrong.status, 401);
 });

@@ -1,6 +1,7 @@
 // Test helpers: an in-process emulator per test file, clients of the official
 // taskcluster-client, and a check that no response failed its schema.
 import assert from 'node:assert/strict';
+import { before, after } from 'node:test';
 import taskcluster from 'taskcluster-client';
 import { QueueServer } from '../lib/app.js';
 
@@ -46,6 +47,21 @@ export const stopServer = async (server) => {
   assert.equal(stats.responseSchemaFailures, 0,
     `response schema failures: ${JSON.stringify(stats.responseSchemaFailureDetails, null, 2)}`);
   assert.equal(stats.internalErrors, 0, `internal errors: ${server.logs.join('\n')}`);
+};
+
+// Registers hooks that start an emulator before a file's tests and stop it
+// (checking the schema counters) after them; returns an object whose
+// `server` and `rootUrl` are set once it runs.
+export const useServer = (options = {}) => {
+  const env = { server: null, rootUrl: null };
+  before(async () => {
+    Object.assign(env, await startServer(options));
+  });
+  after(async () => {
+    taskcluster.agents.http.destroy();
+    await stopServer(env.server);
+  });
+  return env;
 };
 
 export const queueClient = (rootUrl, credentials, extra = {}) =>

@@ -1,34 +1,25 @@
 // Claim expiry, deadlines, cancellation and dependencies.  Time is moved with
 // the admin API (POST /__admin/time) instead of sleeping.
-import { test, before, after, afterEach } from 'node:test';
+import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  taskcluster, startServer, stopServer, queueClient, tester, taskDef, createAndClaim, rejects,
+  taskcluster, useServer, queueClient, tester, taskDef, createAndClaim, rejects,
   admin, uniqueQueue,
 } from './helper.js';
 
-let server;
-let rootUrl;
-
-before(async () => {
-  ({ server, rootUrl } = await startServer());
-});
+const env = useServer();
 
 afterEach(async () => {
-  await admin(rootUrl, 'POST', 'time', { offsetMs: 0 });
+  await admin(env.rootUrl, 'POST', 'time', { offsetMs: 0 });
 });
 
-after(async () => {
-  taskcluster.agents.http.destroy();
-  await stopServer(server);
-});
 
 const runs = (status) => status.runs.map((r) => [r.state, r.reasonCreated, r.reasonResolved]);
 
 test('a claim not renewed expires as claim-expired and the task is retried', async () => {
-  const { taskId, claim, queue, worker } = await createAndClaim(rootUrl, { retries: 1 });
+  const { taskId, claim, queue, worker } = await createAndClaim(env.rootUrl, { retries: 1 });
   const tq = claim.task.taskQueueId;
-  const advanced = await admin(rootUrl, 'POST', 'time', { advanceMs: 61 * 1000 });
+  const advanced = await admin(env.rootUrl, 'POST', 'time', { advanceMs: 61 * 1000 });
   assert.equal(advanced.status, 200);
   const { status } = await queue.status(taskId);
   assert.deepEqual(runs(status), [
@@ -41,7 +32,7 @@ test('a claim not renewed expires as claim-expired and the task is retried', asy
 
   const second = await queue.claimWork(tq, { workerGroup: 'wg-1', workerId: 'wid-9', tasks: 1 });
   assert.equal(second.tasks[0].runId, 1);
-  await admin(rootUrl, 'POST', 'time', { advanceMs: 61 * 1000 });
+  await admin(env.rootUrl, 'POST', 'time', { advanceMs: 61 * 1000 });
   const final = (await queue.status(taskId)).status;
   assert.equal(final.state, 'exception');
   assert.deepEqual(runs(final)[1], ['exception', 'retry', 'claim-expired']);
@@ -49,18 +40,18 @@ test('a claim not renewed expires as claim-expired and the task is retried', asy
 });
 
 test('reclaim keeps the claim alive past the original takenUntil', async () => {
-  const { taskId, worker } = await createAndClaim(rootUrl);
-  await admin(rootUrl, 'POST', 'time', { advanceMs: 40 * 1000 });
+  const { taskId, worker } = await createAndClaim(env.rootUrl);
+  await admin(env.rootUrl, 'POST', 'time', { advanceMs: 40 * 1000 });
   const re = await worker.reclaimTask(taskId, 0);
-  await admin(rootUrl, 'POST', 'time', { advanceMs: 40 * 1000 });
-  const again = await queueClient(rootUrl, re.credentials).reclaimTask(taskId, 0);
+  await admin(env.rootUrl, 'POST', 'time', { advanceMs: 40 * 1000 });
+  const again = await queueClient(env.rootUrl, re.credentials).reclaimTask(taskId, 0);
   assert.equal(again.status.state, 'running');
-  assert.equal((await queueClient(rootUrl, again.credentials).reportCompleted(taskId, 0))
+  assert.equal((await queueClient(env.rootUrl, again.credentials).reportCompleted(taskId, 0))
     .status.state, 'completed');
 });
 
 test('cancelTask: reclaim and reports answer 409; artifacts still allowed', async () => {
-  const { taskId, queue, worker } = await createAndClaim(rootUrl);
+  const { taskId, queue, worker } = await createAndClaim(env.rootUrl);
   const canceled = await queue.cancelTask(taskId);
   assert.deepEqual(runs(canceled.status), [['exception', 'scheduled', 'canceled']]);
   const reclaim = await rejects(worker.reclaimTask(taskId, 0));
@@ -75,9 +66,9 @@ test('cancelTask: reclaim and reports answer 409; artifacts still allowed', asyn
   // The admin route cancels too.
   const pendingId = taskcluster.slugid();
   await queue.createTask(pendingId, taskDef({ taskQueueId: uniqueQueue() }));
-  const viaAdmin = await admin(rootUrl, 'POST', `tasks/${pendingId}/cancel`);
+  const viaAdmin = await admin(env.rootUrl, 'POST', `tasks/${pendingId}/cancel`);
   assert.deepEqual(runs(viaAdmin.body.status), [['exception', 'scheduled', 'canceled']]);
-  await admin(rootUrl, 'POST', 'time', { advanceMs: 26 * 60 * 1000 });
+  await admin(env.rootUrl, 'POST', 'time', { advanceMs: 26 * 60 * 1000 });
   // (The task credentials have expired by now; the tester still may.)
   const late = await rejects(queue.createArtifact(taskId, 0, 'public/late.log',
     { storageType: 'error', reason: 'file-missing-on-worker', message: 'gone',
@@ -88,9 +79,9 @@ test('cancelTask: reclaim and reports answer 409; artifacts still allowed', asyn
 });
 
 test('deadline-exceeded resolves pending, running and unscheduled tasks', async () => {
-  const queue = queueClient(rootUrl, tester);
+  const queue = queueClient(env.rootUrl, tester);
   const deadline = taskcluster.fromNowJSON('10 minutes');
-  const running = await createAndClaim(rootUrl, { deadline });
+  const running = await createAndClaim(env.rootUrl, { deadline });
   const pendingId = taskcluster.slugid();
   await queue.createTask(pendingId, taskDef({ taskQueueId: uniqueQueue(), deadline }));
   const waitingId = taskcluster.slugid();
@@ -98,11 +89,11 @@ test('deadline-exceeded resolves pending, running and unscheduled tasks', async 
     dependencies: [pendingId] }));
   assert.equal((await queue.status(waitingId)).status.state, 'unscheduled');
   // Stay under the claim timeout by reclaiming on the way.
-  await admin(rootUrl, 'POST', 'time', { advanceMs: 50 * 1000 });
+  await admin(env.rootUrl, 'POST', 'time', { advanceMs: 50 * 1000 });
   let creds = (await running.worker.reclaimTask(running.taskId, 0)).credentials;
   for (let i = 0; i < 11; i++) {
-    await admin(rootUrl, 'POST', 'time', { advanceMs: 50 * 1000 });
-    const res = await queueClient(rootUrl, creds).reclaimTask(running.taskId, 0)
+    await admin(env.rootUrl, 'POST', 'time', { advanceMs: 50 * 1000 });
+    const res = await queueClient(env.rootUrl, creds).reclaimTask(running.taskId, 0)
       .catch((err) => err);
     if (res instanceof Error) {
       assert.equal(res.statusCode, 409);
@@ -121,7 +112,7 @@ test('deadline-exceeded resolves pending, running and unscheduled tasks', async 
 });
 
 test('dependencies: all-completed waits for completion, all-resolved for any end', async () => {
-  const queue = queueClient(rootUrl, tester);
+  const queue = queueClient(env.rootUrl, tester);
   const depQueue = uniqueQueue();
   const a = taskcluster.slugid();
   const b = taskcluster.slugid();
@@ -144,9 +135,9 @@ test('dependencies: all-completed waits for completion, all-resolved for any end
 
   const claims = await queue.claimWork(depQueue, { workerGroup: 'wg-1', workerId: 'w', tasks: 2 });
   const byId = Object.fromEntries(claims.tasks.map((c) => [c.status.taskId, c]));
-  await queueClient(rootUrl, byId[a].credentials).reportCompleted(a, 0);
+  await queueClient(env.rootUrl, byId[a].credentials).reportCompleted(a, 0);
   assert.equal((await queue.status(completed)).status.state, 'unscheduled');
-  await queueClient(rootUrl, byId[b].credentials).reportFailed(b, 0);
+  await queueClient(env.rootUrl, byId[b].credentials).reportFailed(b, 0);
   assert.equal((await queue.status(completed)).status.state, 'unscheduled');
   const st = (await queue.status(resolved)).status;
   assert.equal(st.state, 'pending');

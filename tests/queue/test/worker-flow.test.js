@@ -1,31 +1,22 @@
 // The worker's main path, driven with taskcluster-client exactly as against
 // a real deployment: create, claim, reclaim, upload artifacts (s3 putUrl and
 // the object service), report, and fetch the artifacts back.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import {
-  taskcluster, startServer, stopServer, queueClient, tester, taskDef, createAndClaim, TASK_QUEUE,
+  taskcluster, useServer, queueClient, tester, taskDef, createAndClaim, TASK_QUEUE,
   rejects,
 } from './helper.js';
 
-let server;
-let rootUrl;
+const env = useServer();
 
-before(async () => {
-  ({ server, rootUrl } = await startServer());
-});
-
-after(async () => {
-  taskcluster.agents.http.destroy();
-  await stopServer(server);
-});
 
 const TS_JSON = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 test('createTask fills defaults and answers status; task returns the definition', async () => {
-  const queue = queueClient(rootUrl, tester);
+  const queue = queueClient(env.rootUrl, tester);
   const taskId = taskcluster.slugid();
   const def = taskDef({ created: '2000-01-01T00:00:00Z' });
   const err = await rejects(queue.createTask(taskId, def));
@@ -64,7 +55,7 @@ test('createTask fills defaults and answers status; task returns the definition'
 });
 
 test('claim, reclaim, upload s3 and object artifacts, complete, download', async () => {
-  const { taskId, claim, worker, queue } = await createAndClaim(rootUrl,
+  const { taskId, claim, worker, queue } = await createAndClaim(env.rootUrl,
     { scopes: ['secrets:get:project/releng/signing'] });
   assert.equal(claim.runId, 0);
   assert.equal(claim.workerGroup, 'wg-1');
@@ -87,7 +78,7 @@ test('claim, reclaim, upload s3 and object artifacts, complete, download', async
   const reclaim = await worker.reclaimTask(taskId, 0);
   assert.match(reclaim.takenUntil, TS_JSON);
   assert.notEqual(reclaim.credentials.accessToken, claim.credentials.accessToken);
-  const worker2 = queueClient(rootUrl, reclaim.credentials);
+  const worker2 = queueClient(env.rootUrl, reclaim.credentials);
 
   // s3: createArtifact, then PUT to the putUrl with the same Content-Type.
   const log = Buffer.from('hello from the task\n'.repeat(100));
@@ -107,7 +98,7 @@ test('claim, reclaim, upload s3 and object artifacts, complete, download', async
     { storageType: 'object', contentType: 'application/x-tar', expires });
   assert.equal(obj.name, `t/${taskId}/0/private/build/target.tar.gz`);
   assert.equal(obj.projectId, 'none');
-  const objectClient = new taskcluster.Object({ rootUrl, credentials: obj.credentials, retries: 0 });
+  const objectClient = new taskcluster.Object({ rootUrl: env.rootUrl, credentials: obj.credentials, retries: 0 });
   await taskcluster.upload({
     projectId: obj.projectId, name: obj.name, contentType: 'application/x-tar',
     contentLength: big.length, expires: new Date(obj.expires), object: objectClient,
@@ -125,7 +116,7 @@ test('claim, reclaim, upload s3 and object artifacts, complete, download', async
   await taskcluster.upload({
     projectId: small.projectId, name: small.name, contentType: 'application/json',
     contentLength: 7, expires: new Date(small.expires),
-    object: new taskcluster.Object({ rootUrl, credentials: small.credentials, retries: 0 }),
+    object: new taskcluster.Object({ rootUrl: env.rootUrl, credentials: small.credentials, retries: 0 }),
     streamFactory: async () => Readable.from([Buffer.from('{"a":1}')]), uploadId: small.uploadId,
   });
   await worker2.finishArtifact(taskId, 0, 'public/small.json', { uploadId: small.uploadId });
@@ -137,7 +128,7 @@ test('claim, reclaim, upload s3 and object artifacts, complete, download', async
   assert.equal((await worker2.reportCompleted(taskId, 0)).status.state, 'completed');
 
   // The API client returns the 303 body; plain HTTP follows the redirect.
-  const anon = queueClient(rootUrl, {});
+  const anon = queueClient(env.rootUrl, {});
   const res = await anon.getArtifact(taskId, 0, 'public/logs/live.log');
   assert.equal(res.storageType, 's3');
   const raw = await fetch(anon.buildUrl(anon.getArtifact, taskId, 0, 'public/logs/live.log'),
@@ -152,7 +143,7 @@ test('claim, reclaim, upload s3 and object artifacts, complete, download', async
   assert.deepEqual(Buffer.from(await followed.arrayBuffer()), log);
 
   // Private artifact: a bewit-signed URL with the tester's credentials.
-  const signed = queueClient(rootUrl, tester).buildSignedUrl(
+  const signed = queueClient(env.rootUrl, tester).buildSignedUrl(
     queue.getArtifact, taskId, 0, 'private/build/target.tar.gz');
   const got = await fetch(signed);
   assert.equal(got.status, 200);
@@ -184,7 +175,7 @@ test('claim, reclaim, upload s3 and object artifacts, complete, download', async
 });
 
 test('s3 putUrl checks Content-Type and Content-Length like S3', async () => {
-  const { taskId, worker } = await createAndClaim(rootUrl);
+  const { taskId, worker } = await createAndClaim(env.rootUrl);
   const s3 = await worker.createArtifact(taskId, 0, 'public/a.txt',
     { storageType: 's3', contentType: 'text/plain', expires: taskcluster.fromNowJSON('1 day') });
   const wrongType = await fetch(s3.putUrl, { method: 'PUT', body: 'x',
@@ -199,17 +190,17 @@ test('s3 putUrl checks Content-Type and Content-Length like S3', async () => {
   const gz = await fetch(s3.putUrl, { method: 'PUT', body: 'abc',
     headers: { 'content-type': 'text/plain', 'content-encoding': 'gzip' } });
   assert.equal(gz.status, 200);
-  const back = await fetch(new URL(`/__storage/s3/public/${taskId}/0/public/a.txt`, rootUrl),
+  const back = await fetch(new URL(`/__storage/s3/public/${taskId}/0/public/a.txt`, env.rootUrl),
     { method: 'HEAD' });
   assert.equal(back.headers.get('content-encoding'), 'gzip');
   assert.equal(back.headers.get('content-length'), '3');
 });
 
 test('reportFailed and reportException with retries', async () => {
-  const a = await createAndClaim(rootUrl);
+  const a = await createAndClaim(env.rootUrl);
   assert.equal((await a.worker.reportFailed(a.taskId, 0)).status.state, 'failed');
 
-  const b = await createAndClaim(rootUrl, { retries: 1 });
+  const b = await createAndClaim(env.rootUrl, { retries: 1 });
   const r1 = await b.worker.reportException(b.taskId, 0, { reason: 'worker-shutdown' });
   assert.equal(r1.status.state, 'pending');
   assert.equal(r1.status.retriesLeft, 0);
@@ -226,7 +217,7 @@ test('reportFailed and reportException with retries', async () => {
 });
 
 test('claimWork long-polls and wakes up on createTask', async () => {
-  const queue = queueClient(rootUrl, tester);
+  const queue = queueClient(env.rootUrl, tester);
   const tq = 'proj-releng/long-poll';
   const empty = await queue.claimWork(tq, { workerGroup: 'wg-1', workerId: 'wid-2', tasks: 1 });
   assert.deepEqual(empty, { tasks: [] });
@@ -239,7 +230,7 @@ test('claimWork long-polls and wakes up on createTask', async () => {
 });
 
 test('claimWork order: priority, then age', async () => {
-  const queue = queueClient(rootUrl, tester);
+  const queue = queueClient(env.rootUrl, tester);
   const tq = 'proj-releng/priorities';
   const ids = {};
   for (const p of ['low', 'highest', 'low', 'medium']) {
