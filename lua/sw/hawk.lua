@@ -12,7 +12,7 @@ local function b64(s)
 end
 
 local function b64url_nopad(s)
-  return (sign.b64encode(s):gsub("%+", "-"):gsub("/", "_"):gsub("=", ""))
+  return sign.b64url_encode(s)
 end
 
 -- Splits an absolute http(s) URL into what Hawk signs: the lower-cased host
