@@ -5,6 +5,11 @@ local support = require("support")
 
 local LIMIT_MSG = "regex: match limit exceeded"
 
+-- Asserts that a call returned exactly nil, msg, code.
+local function fails(msg, code, ...)
+  assert.are.same({ n = 3, nil, msg, code }, table.pack(...))
+end
+
 -- Every "path_regexes" string of the Python scriptworker's default config,
 -- read with a small scanner (this spec must not depend on sw.json). The
 -- patterns only use the JSON escapes \\ and \".
@@ -54,23 +59,14 @@ describe("sw.regex", function()
     end)
 
     it("refuses a bad pattern with the offset of the error", function()
-      local r, msg, code = regex.compile("(abc")
-      assert.is_nil(r)
-      assert.are.equal('regex: "(abc": offset 4: missing closing parenthesis', msg)
-      assert.are.equal("parse", code)
-      r, msg, code = regex.compile("a{2,1}")
-      assert.is_nil(r)
-      assert.are.equal(
-        'regex: "a{2,1}": offset 5: numbers out of order in {} quantifier', msg)
-      assert.are.equal("parse", code)
+      fails('regex: "(abc": offset 4: missing closing parenthesis', "parse", regex.compile("(abc"))
+      fails('regex: "a{2,1}": offset 5: numbers out of order in {} quantifier', "parse",
+        regex.compile("a{2,1}"))
     end)
 
     it("refuses a pattern that is not UTF-8", function()
-      local r, msg, code = regex.compile("a\xffb")
-      assert.is_nil(r)
-      assert.are.equal('regex: "a\xffb": offset 1: UTF-8 error: illegal byte (0xfe or 0xff)',
-        msg)
-      assert.are.equal("parse", code)
+      fails('regex: "a\xffb": offset 1: UTF-8 error: illegal byte (0xfe or 0xff)', "parse",
+        regex.compile("a\xffb"))
     end)
 
     it("raises on an unknown flag or a non-string pattern", function()
@@ -230,11 +226,9 @@ describe("sw.regex", function()
     end)
 
     it("refuses \\u and \\U escapes instead of misreading them", function()
-      local r, msg, code = regex.compile("\\u00e9")
-      assert.is_nil(r)
-      assert.are.equal('regex: "\\\\u00e9": offset 2: PCRE2 does not support \\F, \\L, '
-        .. "\\l, \\N{name}, \\U, or \\u", msg)
-      assert.are.equal("parse", code)
+      fails('regex: "\\\\u00e9": offset 2: PCRE2 does not support \\F, \\L, '
+        .. "\\l, \\N{name}, \\U, or \\u", "parse",
+        regex.compile("\\u00e9"))
       assert.are.equal("é", regex.search("\\x{e9}", "é")[0])
     end)
 
@@ -273,24 +267,11 @@ describe("sw.regex", function()
     it("stops catastrophic backtracking with a limit error", function()
       local r = assert(regex.compile("(a+)+$"))
       for _, method in ipairs({ "search", "match", "fullmatch" }) do
-        local m, msg, code = r[method](r, evil)
-        assert.is_nil(m)
-        assert.are.equal(LIMIT_MSG, msg)
-        assert.are.equal("limit", code)
+        fails(LIMIT_MSG, "limit", r[method](r, evil))
       end
-      local s, msg, code = r:gsub(evil, "x")
-      assert.is_nil(s)
-      assert.are.equal(LIMIT_MSG, msg)
-      assert.are.equal("limit", code)
-      local m
-      m, msg, code = regex.search("^(\\w+\\s?)*$", string.rep("a", 40) .. "!")
-      assert.is_nil(m)
-      assert.are.equal(LIMIT_MSG, msg)
-      assert.are.equal("limit", code)
-      m, msg, code = regex.fullmatch("(a|aa)+", string.rep("a", 60) .. "c")
-      assert.is_nil(m)
-      assert.are.equal(LIMIT_MSG, msg)
-      assert.are.equal("limit", code)
+      fails(LIMIT_MSG, "limit", r:gsub(evil, "x"))
+      fails(LIMIT_MSG, "limit", regex.search("^(\\w+\\s?)*$", string.rep("a", 40) .. "!"))
+      fails(LIMIT_MSG, "limit", regex.fullmatch("(a|aa)+", string.rep("a", 60) .. "c"))
     end)
 
     it("still matches the same pattern when it can", function()
@@ -301,23 +282,17 @@ describe("sw.regex", function()
     end)
 
     it("refuses a subject that is not UTF-8", function()
-      local m, msg, code = regex.search("b", "ab\xff")
-      assert.is_nil(m)
-      assert.are.equal("regex: invalid UTF-8 in subject at offset 2: "
-        .. "UTF-8 error: illegal byte (0xfe or 0xff)", msg)
-      assert.are.equal("utf8", code)
-      m, msg, code = regex.search("b", "a\xc3")
-      assert.is_nil(m)
-      assert.are.equal("regex: invalid UTF-8 in subject at offset 1: "
-        .. "UTF-8 error: 1 byte missing at end", msg)
-      assert.are.equal("utf8", code)
+      fails("regex: invalid UTF-8 in subject at offset 2: "
+        .. "UTF-8 error: illegal byte (0xfe or 0xff)", "utf8",
+        regex.search("b", "ab\xff"))
+      fails("regex: invalid UTF-8 in subject at offset 1: "
+        .. "UTF-8 error: 1 byte missing at end", "utf8",
+        regex.search("b", "a\xc3"))
     end)
 
     it("refuses an init inside a UTF-8 character", function()
-      local m, msg, code = regex.compile("é"):match("aé", 3)
-      assert.is_nil(m)
-      assert.are.equal("regex: start position is inside a UTF-8 character", msg)
-      assert.are.equal("utf8", code)
+      fails("regex: start position is inside a UTF-8 character", "utf8",
+        regex.compile("é"):match("aé", 3))
     end)
 
     it("matches subjects with NUL bytes", function()
@@ -409,10 +384,7 @@ describe("sw.regex", function()
           .. "outside of range 0-0o377" },
       }
       for _, c in ipairs(cases) do
-        local s, msg, code = r:gsub("zzz", c[1])
-        assert.is_nil(s)
-        assert.are.equal(c[2], msg)
-        assert.are.equal("parse", code)
+        fails(c[2], "parse", r:gsub("zzz", c[1]))
       end
       assert.has_error(function()
         r:gsub("a", {})
@@ -430,10 +402,7 @@ describe("sw.regex", function()
     end)
 
     it("return the compile error of a bad pattern", function()
-      local m, msg, code = regex.search("(", "x")
-      assert.is_nil(m)
-      assert.are.equal('regex: "(": offset 1: missing closing parenthesis', msg)
-      assert.are.equal("parse", code)
+      fails('regex: "(": offset 1: missing closing parenthesis', "parse", regex.search("(", "x"))
     end)
 
     it("keep flags apart in the cache", function()
