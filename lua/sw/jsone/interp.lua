@@ -1,0 +1,512 @@
+-- sw.jsone.interp: evaluates json-e expressions. Each parsed expression is
+-- compiled once into a tree of Lua closures f(ctx, S) (ctx: the scope
+-- table, looked up through __index chains; S: the render state) and kept
+-- in a bounded cache keyed by its source text, shared by all renders.
+local value = require("sw.jsone.value")
+local parser = require("sw.jsone.parser")
+local builtins = require("sw.jsone.builtins")
+
+local M = {}
+
+local type, setmetatable, getmetatable, error, pcall = type, setmetatable, getmetatable,
+  error, pcall
+local find, sub, byte = string.find, string.sub, string.byte
+local concat, unpack = table.concat, table.unpack
+local math_type, tointeger = math.type, math.tointeger
+local null, array_mt, object_mt = value.null, value.array_mt, value.object_mt
+local raise, norm, truthy, equal = value.raise, value.norm, value.truthy, value.equal
+local is_array, is_object, is_integer = value.is_array, value.is_object, value.is_integer
+local str_lt, charge = value.str_lt, value.charge
+local is_builtin = builtins.is_builtin
+
+local IE = "InterpreterError"
+
+local compile
+
+local function expectation(op, what)
+  raise(IE, op .. " expects " .. what)
+end
+
+local function compile_unary(n)
+  local e = compile(n.e)
+  local op = n.op
+  if op == "!" then
+    return function(ctx, S)
+      return not truthy(e(ctx, S))
+    end
+  elseif op == "-" then
+    return function(ctx, S)
+      local v = e(ctx, S)
+      if type(v) ~= "number" then
+        expectation("unary -", "number")
+      end
+      return norm(-(v + 0.0))
+    end
+  end
+  return function(ctx, S)
+    local v = e(ctx, S)
+    if type(v) ~= "number" then
+      expectation("unary +", "number")
+    end
+    return v
+  end
+end
+
+local function arith(op)
+  local msg = "number " .. op .. " number"
+  local opname = "infix: " .. op
+  return msg, opname
+end
+
+-- Comparisons: numbers as doubles, strings in UTF-16 code unit order.
+local NUM_CMP = {
+  ["<"] = function(a, b)
+    return a < b
+  end,
+  [">"] = function(a, b)
+    return a > b
+  end,
+  ["<="] = function(a, b)
+    return a <= b
+  end,
+  [">="] = function(a, b)
+    return a >= b
+  end,
+}
+local STR_CMP = {
+  ["<"] = str_lt,
+  [">"] = function(a, b)
+    return str_lt(b, a)
+  end,
+  ["<="] = function(a, b)
+    return not str_lt(b, a)
+  end,
+  [">="] = function(a, b)
+    return not str_lt(a, b)
+  end,
+}
+
+local function compile_binary(n)
+  local op = n.op
+  local l, r = compile(n.l), compile(n.r)
+  if op == "||" then
+    return function(ctx, S)
+      if truthy(l(ctx, S)) then
+        return true
+      end
+      return truthy(r(ctx, S))
+    end
+  elseif op == "&&" then
+    return function(ctx, S)
+      if not truthy(l(ctx, S)) then
+        return false
+      end
+      return truthy(r(ctx, S))
+    end
+  elseif op == "+" then
+    return function(ctx, S)
+      local a, b = l(ctx, S), r(ctx, S)
+      local ta, tb = type(a), type(b)
+      if ta == "number" and tb == "number" then
+        return norm(a + 0.0 + b)
+      elseif ta == "string" and tb == "string" then
+        local size = #a + #b
+        if size > S.max_string then
+          raise("TemplateError", "string longer than the string limit ("
+            .. S.max_string .. " bytes)")
+        end
+        if size > 256 then
+          charge(S, size // 256)
+        end
+        return a .. b
+      end
+      expectation("infix: +", "numbers/strings + numbers/strings")
+    end
+  elseif op == "-" or op == "*" or op == "/" or op == "**" then
+    local msg, opname = arith(op)
+    local f
+    if op == "-" then
+      f = function(a, b)
+        return a - b
+      end
+    elseif op == "*" then
+      f = function(a, b)
+        return a * b
+      end
+    elseif op == "/" then
+      f = function(a, b)
+        if b == 0 then
+          raise(IE, "division by zero")
+        end
+        return a / b
+      end
+    else
+      -- for ** the tree holds the exponent on the left (evaluated first)
+      f = function(e, base)
+        if e ~= e or ((base == 1 or base == -1) and (e == math.huge or e == -math.huge)) then
+          return 0 / 0
+        end
+        return base ^ e
+      end
+    end
+    return function(ctx, S)
+      local a, b = l(ctx, S), r(ctx, S)
+      if type(a) ~= "number" or type(b) ~= "number" then
+        expectation(opname, msg)
+      end
+      return norm(f(a + 0.0, b + 0.0))
+    end
+  elseif NUM_CMP[op] then
+    local opname = "infix: " .. op
+    local msg = "numbers/strings " .. op .. " numbers/strings"
+    local num, str = NUM_CMP[op], STR_CMP[op]
+    return function(ctx, S)
+      local a, b = l(ctx, S), r(ctx, S)
+      local ta, tb = type(a), type(b)
+      if ta == "number" and tb == "number" then
+        return num(a + 0.0, b + 0.0)
+      elseif ta == "string" and tb == "string" then
+        return str(a, b)
+      end
+      expectation(opname, msg)
+    end
+  elseif op == "==" then
+    return function(ctx, S)
+      local a, b = l(ctx, S), r(ctx, S)
+      return equal(a, b, S, 0)
+    end
+  elseif op == "!=" then
+    return function(ctx, S)
+      local a, b = l(ctx, S), r(ctx, S)
+      return not equal(a, b, S, 0)
+    end
+  elseif op == "in" then
+    return function(ctx, S)
+      local a, b = l(ctx, S), r(ctx, S)
+      if is_object(b) then
+        if type(a) ~= "string" then
+          expectation("Infix: in-object", "string on left side")
+        end
+        return b[a] ~= nil
+      elseif type(b) == "string" then
+        if type(a) ~= "string" then
+          expectation("Infix: in-string", "string on left side")
+        end
+        return find(b, a, 1, true) ~= nil
+      elseif not is_array(b) then
+        expectation("Infix: in", "Array, string, or object on right side")
+      end
+      for i = 1, #b do
+        if equal(a, b[i], S, 0) then
+          return true
+        end
+      end
+      return false
+    end
+  end
+  error("unknown operator " .. op)
+end
+
+-- x[a], x[a:b] on arrays and strings (code points), x[key] on objects.
+local function clamp_index(i, len)
+  -- i: an integral number >= 0
+  if i > len then
+    return len
+  end
+  return tointeger(i) or len
+end
+
+local function index_or_slice(v, interval, a, b, S)
+  local s
+  local len
+  local chars
+  if type(v) == "string" then
+    s = v
+    if value.is_ascii(v) then
+      len = #v
+    else
+      chars, len = value.chars(v)
+    end
+  elseif is_array(v) then
+    len = #v
+  else
+    if not is_object(v) then
+      expectation('infix: "[..]"', "object, array, or string")
+    end
+    if type(a) ~= "string" then
+      raise(IE, "object keys must be strings")
+    end
+    local x = v[a]
+    if x == nil then
+      return null
+    end
+    return x
+  end
+  if type(a) == "number" and a < 0 then
+    a = len + a
+    if a < 0 then
+      a = 0
+    end
+  end
+  if interval then
+    if b == null then
+      b = len
+    end
+    if type(b) == "number" and b < 0 then
+      b = len + b
+      if b < 0 then
+        b = 0
+      end
+    end
+    if type(a) == "number" and type(b) == "number" and a > b then
+      a = b
+    end
+    if not is_integer(a) or not is_integer(b) then
+      raise(IE, "cannot perform interval access with non-integers")
+    end
+    local i, j = clamp_index(a, len), clamp_index(b, len)
+    if s then
+      if chars then
+        return concat(chars, "", i + 1, j)
+      end
+      return sub(s, i + 1, j)
+    end
+    local out, n = {}, 0
+    for k = i + 1, j do
+      n = n + 1
+      out[n] = v[k]
+    end
+    charge(S, n)
+    return setmetatable(out, array_mt)
+  end
+  if not is_integer(a) then
+    raise(IE, "should only use integers to access arrays or strings")
+  end
+  if a >= len then
+    raise(IE, "index out of bounds")
+  end
+  local i = tointeger(a) + 1
+  if s then
+    if chars then
+      return chars[i]
+    end
+    return sub(s, i, i)
+  end
+  return v[i]
+end
+
+local EXPECTED = "!, (, +, -, [, false, identifier, null, number, string, true, {"
+
+function compile(n)
+  local t = n.t
+  if t == "lit" then
+    local v = n.v
+    return function()
+      return v
+    end
+  elseif t == "id" then
+    local name = n.name
+    local msg = "unknown context value " .. name
+    return function(ctx)
+      local v = ctx[name]
+      if v == nil then
+        raise(IE, msg)
+      end
+      return v
+    end
+  elseif t == "un" then
+    return compile_unary(n)
+  elseif t == "bin" then
+    return compile_binary(n)
+  elseif t == "dot" then
+    local l, name = compile(n.l), n.name
+    local msg = 'object has no property "' .. name .. '"'
+    return function(ctx, S)
+      local v = l(ctx, S)
+      if not is_object(v) then
+        expectation("infix: .", "objects")
+      end
+      local x = v[name]
+      if x == nil then
+        raise(IE, msg)
+      end
+      return x
+    end
+  elseif t == "idx" then
+    local e = compile(n.e)
+    local a = n.a and compile(n.a)
+    local b = n.b and compile(n.b)
+    local interval = n.interval
+    return function(ctx, S)
+      local v = e(ctx, S)
+      local av, bv = 0, null
+      if a then
+        av = a(ctx, S)
+      end
+      if b then
+        bv = b(ctx, S)
+      end
+      return index_or_slice(v, interval, av, bv, S)
+    end
+  elseif t == "call" then
+    local f = compile(n.f)
+    local args, nargs = {}, n.n
+    for i = 1, nargs do
+      args[i] = compile(n.args[i])
+    end
+    return function(ctx, S)
+      local fn = f(ctx, S)
+      if type(fn) ~= "function" then
+        raise(IE, value.template_str(fn, S) .. " is not callable")
+      end
+      local vals = {}
+      for i = 1, nargs do
+        vals[i] = args[i](ctx, S)
+      end
+      charge(S, 1)
+      if is_builtin[fn] then
+        return fn(S, ctx, vals, nargs)
+      end
+      local r = fn(unpack(vals, 1, nargs))
+      if r == nil then
+        return null
+      elseif math_type(r) == "float" then
+        return norm(r)
+      end
+      return r
+    end
+  elseif t == "list" then
+    local items, count = {}, n.n
+    for i = 1, count do
+      items[i] = compile(n.items[i])
+    end
+    return function(ctx, S)
+      local out = {}
+      for i = 1, count do
+        out[i] = items[i](ctx, S)
+      end
+      return setmetatable(out, array_mt)
+    end
+  elseif t == "obj" then
+    local keys, vals, count = n.keys, {}, n.n
+    for i = 1, count do
+      vals[i] = compile(n.vals[i])
+    end
+    return function(ctx, S)
+      local out = {}
+      for i = 1, count do
+        out[keys[i]] = vals[i](ctx, S)
+      end
+      return setmetatable(out, object_mt)
+    end
+  elseif t == "missing" then
+    -- json-e crashes (TypeError) when it evaluates such a node
+    local msg = "Found: " .. n.tok .. " token, expected one of: " .. EXPECTED
+    return function()
+      raise("SyntaxError", msg)
+    end
+  end
+  error("unknown node " .. tostring(t))
+end
+
+-- Caches ------------------------------------------------------------------
+
+local MAX_CACHED = 4096
+local MAX_CACHED_LEN = 4096
+local exprs, nexprs = {}, 0
+local plans, nplans = {}, 0
+
+local function raiser(err)
+  return function()
+    error(err, 0)
+  end
+end
+
+local function parse_compile(fn, ...)
+  local ok, tree, extra = pcall(fn, ...)
+  if not ok then
+    if getmetatable(tree) ~= value.ERR_MT then
+      error(tree, 0)
+    end
+    return nil, tree
+  end
+  return compile(tree), extra
+end
+
+-- The compiled form of a whole expression (for $eval, $if, ...): a
+-- function(ctx, S); a source that does not parse gives a function raising
+-- the parse error.
+function M.expr(src)
+  local f = exprs[src]
+  if f then
+    return f
+  end
+  local err
+  f, err = parse_compile(parser.parse, src)
+  if not f then
+    f = raiser(err)
+  end
+  if #src <= MAX_CACHED_LEN then
+    nexprs = nexprs + 1
+    if nexprs > MAX_CACHED then
+      exprs, nexprs = {}, 1
+    end
+    exprs[src] = f
+  end
+  return f
+end
+
+-- The interpolation plan of a string holding "${": an array of literal
+-- strings and {f = compiled, raw = source} parts, ending at a part
+-- {err = error} if an expression does not parse (json-e parses and
+-- evaluates them one by one, so earlier parts still run first).
+function M.plan(s)
+  local p = plans[s]
+  if p then
+    return p
+  end
+  p = {}
+  local n, pos = 0, 1
+  local lit = {}
+  local function flush()
+    if #lit > 0 then
+      n = n + 1
+      p[n] = concat(lit)
+      lit = {}
+    end
+  end
+  while true do
+    local i = find(s, "%$%$?{", pos)
+    if not i then
+      lit[#lit + 1] = sub(s, pos)
+      break
+    end
+    lit[#lit + 1] = sub(s, pos, i - 1)
+    if byte(s, i + 1) == 36 then
+      lit[#lit + 1] = "${"
+      pos = i + 3
+    else
+      local f, close = parse_compile(parser.parse_until_brace, s, i + 2)
+      flush()
+      n = n + 1
+      if not f then
+        p[n] = { err = close }
+        break
+      end
+      p[n] = { f = f, raw = sub(s, i + 2, close - 1) }
+      pos = close + 1
+    end
+  end
+  flush()
+  p.n = n
+  if #s <= MAX_CACHED_LEN then
+    nplans = nplans + 1
+    if nplans > MAX_CACHED then
+      plans, nplans = {}, 1
+    end
+    plans[s] = p
+  end
+  return p
+end
+
+return M

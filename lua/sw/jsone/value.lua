@@ -1,0 +1,655 @@
+-- sw.jsone.value: the value model shared by the json-e modules: kinds,
+-- truthiness, equality, errors, JavaScript-compatible number and string
+-- formatting, UTF-16 string order and the $json serialiser.
+local json = require("sw.json")
+
+local M = {}
+
+local type, getmetatable, setmetatable = type, getmetatable, setmetatable
+local next, tostring, tonumber, error = next, tostring, tonumber, error
+local byte, find, format, sub, gsub, match =
+  string.byte, string.find, string.format, string.sub, string.gsub, string.match
+local concat, sort = table.concat, table.sort
+local math_type, tointeger, huge = math.type, math.tointeger, math.huge
+local utf8_len, utf8_codepoint, utf8_char = utf8.len, utf8.codepoint, utf8.char
+
+local null, array_mt, object_mt = json.null, json.array_mt, json.object_mt
+M.null, M.array_mt, M.object_mt = null, array_mt, object_mt
+
+-- Largest integer a double holds exactly (2^53).
+local MAX_SAFE = 9007199254740992
+M.MAX_SAFE = MAX_SAFE
+
+-- Errors ---------------------------------------------------------------
+
+-- A json-e error is a table {kind = "TemplateError", msg = "..."} with this
+-- metatable; render() turns it into "Kind at template.path: msg".
+local ERR_MT = {
+  __tostring = function(e)
+    return e.kind .. ": " .. e.msg
+  end,
+}
+M.ERR_MT = ERR_MT
+
+local function raise(kind, msg)
+  error(setmetatable({ kind = kind, msg = msg }, ERR_MT), 0)
+end
+M.raise = raise
+
+function M.new_error(kind, msg)
+  return setmetatable({ kind = kind, msg = msg }, ERR_MT)
+end
+
+-- Value kinds ------------------------------------------------------------
+
+-- The "delete marker" returned by operators such as {$if: false}: an empty
+-- object (json-e's marker is `{}` too, and behaves as one where it leaks).
+local DELETE = setmetatable({}, object_mt)
+M.DELETE = DELETE
+
+-- Unmarked Lua tables (built by callers rather than decoded) are classified
+-- as the JSON encoder does: an array when the keys are exactly 1..n (n >= 1),
+-- an object otherwise. The answer is cached for the current render.
+local unmarked = setmetatable({}, { __mode = "k" })
+
+function M.reset_cache()
+  unmarked = setmetatable({}, { __mode = "k" })
+end
+
+local function classify(t)
+  local k = unmarked[t]
+  if k then
+    return k
+  end
+  local n = #t
+  k = "object"
+  if n > 0 then
+    local count = 0
+    for _ in next, t do
+      count = count + 1
+      if count > n then
+        break
+      end
+    end
+    if count == n then
+      k = "array"
+    end
+  end
+  unmarked[t] = k
+  return k
+end
+
+-- kind(v) -> "null" | "boolean" | "number" | "string" | "array" | "object"
+--            | "function" | the Lua type of anything else
+local function kind(v)
+  local t = type(v)
+  if t == "table" then
+    local mt = getmetatable(v)
+    if mt == array_mt then
+      return "array"
+    elseif mt == object_mt then
+      return "object"
+    end
+    return classify(v)
+  elseif v == null then
+    return "null"
+  end
+  return t
+end
+M.kind = kind
+
+local function is_array(v)
+  return type(v) == "table" and kind(v) == "array"
+end
+M.is_array = is_array
+
+local function is_object(v)
+  return type(v) == "table" and kind(v) == "object"
+end
+M.is_object = is_object
+
+function M.new_array(t)
+  return setmetatable(t or {}, array_mt)
+end
+
+function M.new_object(t)
+  return setmetatable(t or {}, object_mt)
+end
+
+-- json-e truthiness: null, false, 0, "", [] and {} are false.
+function M.truthy(v)
+  if v == nil or v == null or v == false then
+    return false
+  end
+  local t = type(v)
+  if t == "number" then
+    return v ~= 0
+  elseif t == "string" then
+    return v ~= ""
+  elseif t == "table" then
+    return next(v) ~= nil
+  end
+  return true
+end
+
+-- Numbers ----------------------------------------------------------------
+
+-- json-e computes with doubles; results that are whole numbers come back
+-- as Lua integers (so JSON prints 3, not 3.0), everything else as floats.
+local function norm(x)
+  if math_type(x) == "float" then
+    return tointeger(x) or x
+  end
+  return x
+end
+M.norm = norm
+
+-- Exact ECMAScript Number::toString for finite and non-finite values.
+local EFMT = {}
+for p = 0, 16 do
+  EFMT[p] = "%." .. p .. "e"
+end
+
+local function js_num(x)
+  if math_type(x) == "integer" then
+    if x >= -MAX_SAFE and x <= MAX_SAFE then
+      return tostring(x)
+    end
+    x = x + 0.0
+  end
+  if x ~= x then
+    return "NaN"
+  elseif x == huge then
+    return "Infinity"
+  elseif x == -huge then
+    return "-Infinity"
+  elseif x == 0 then
+    return "0"
+  end
+  local i = tointeger(x)
+  if i and i >= -MAX_SAFE and i <= MAX_SAFE then
+    return tostring(i)
+  end
+  local sign = ""
+  if x < 0 then
+    sign, x = "-", -x
+  end
+  local s
+  for p = 0, 16 do
+    s = format(EFMT[p], x)
+    if tonumber(s) == x then
+      break
+    end
+  end
+  local d1, rest, e = match(s, "^(%d)%.?(%d*)e([-+]%d+)$")
+  local digits = d1 .. rest
+  digits = match(digits, "^(%d-)0*$")
+  if digits == "" then
+    digits = "0"
+  end
+  local k = #digits
+  local n = tonumber(e) + 1
+  local out
+  if k <= n and n <= 21 then
+    out = digits .. string.rep("0", n - k)
+  elseif 0 < n and n <= 21 then
+    out = sub(digits, 1, n) .. "." .. sub(digits, n + 1)
+  elseif -6 < n and n <= 0 then
+    out = "0." .. string.rep("0", -n) .. digits
+  else
+    local ex = n - 1
+    local es = ex < 0 and ("-" .. tostring(-ex)) or ("+" .. tostring(ex))
+    if k == 1 then
+      out = digits .. "e" .. es
+    else
+      out = sub(digits, 1, 1) .. "." .. sub(digits, 2) .. "e" .. es
+    end
+  end
+  return sign .. out
+end
+M.js_num = js_num
+
+function M.is_integer(v)
+  if math_type(v) == "integer" then
+    return true
+  end
+  return math_type(v) == "float" and v == v and v ~= huge and v ~= -huge
+    and v == math.floor(v)
+end
+
+-- Strings ----------------------------------------------------------------
+
+-- String order: JavaScript compares UTF-16 code units. UTF-8 byte order is
+-- the same except when a character U+E000..U+FFFF meets one above U+FFFF,
+-- which is only possible when both strings hold a byte >= 0xEE.
+local c_collate = os.setlocale(nil, "collate")
+local bytes_ok = c_collate == "C" or c_collate == "POSIX"
+
+local function byte_lt(a, b)
+  if bytes_ok then
+    return a < b
+  end
+  local la, lb = #a, #b
+  for i = 1, (la < lb and la or lb) do
+    local x, y = byte(a, i), byte(b, i)
+    if x ~= y then
+      return x < y
+    end
+  end
+  return la < lb
+end
+
+local function utf16_key(cp)
+  if cp >= 0x10000 then
+    return 0xD800 + ((cp - 0x10000) >> 10)
+  end
+  return cp
+end
+
+local function str_lt(a, b)
+  if a == b then
+    return false
+  end
+  if not find(a, "[\238-\244]") or not find(b, "[\238-\244]") then
+    return byte_lt(a, b)
+  end
+  if not utf8_len(a) or not utf8_len(b) then
+    return byte_lt(a, b)
+  end
+  local i, j, la, lb = 1, 1, #a, #b
+  while true do
+    if i > la then
+      return j <= lb
+    elseif j > lb then
+      return false
+    end
+    local ca, cb = utf8_codepoint(a, i), utf8_codepoint(b, j)
+    if ca ~= cb then
+      local ka, kb = utf16_key(ca), utf16_key(cb)
+      if ka ~= kb then
+        return ka < kb
+      end
+      return ca < cb
+    end
+    local w = ca < 0x80 and 1 or ca < 0x800 and 2 or ca < 0x10000 and 3 or 4
+    i, j = i + w, j + w
+  end
+end
+M.str_lt = str_lt
+
+-- Code-point aware length and slicing (json-e counts code points).
+local function is_ascii(s)
+  return not find(s, "[\128-\255]")
+end
+M.is_ascii = is_ascii
+
+-- Returns an array of the code points of s as strings (or bytes when s is
+-- not valid UTF-8).
+local function chars(s)
+  local out, n = {}, 0
+  if is_ascii(s) or not utf8_len(s) then
+    for i = 1, #s do
+      out[i] = sub(s, i, i)
+    end
+    return out, #s
+  end
+  for _, cp in utf8.codes(s) do
+    n = n + 1
+    out[n] = utf8_char(cp)
+  end
+  return out, n
+end
+M.chars = chars
+
+function M.ulen(s)
+  if is_ascii(s) then
+    return #s
+  end
+  return utf8_len(s) or #s
+end
+
+-- JavaScript's \s (WhiteSpace and LineTerminator): ASCII ones plus these.
+local UNI_WS = {
+  ["\194\160"] = true, ["\225\154\128"] = true, ["\226\128\168"] = true,
+  ["\226\128\169"] = true, ["\226\128\175"] = true, ["\226\129\159"] = true,
+  ["\227\128\128"] = true, ["\239\187\191"] = true,
+}
+for c = 0x80, 0x8A do
+  UNI_WS["\226\128" .. string.char(c)] = true
+end
+M.UNI_WS = UNI_WS
+
+-- Length in bytes of the JS whitespace character at s[i], or 0.
+local function ws_at(s, i)
+  local c = byte(s, i)
+  if c == nil then
+    return 0
+  end
+  if c == 32 or (c >= 9 and c <= 13) then
+    return 1
+  end
+  if c == 0xC2 then
+    return UNI_WS[sub(s, i, i + 1)] and 2 or 0
+  end
+  if c >= 0xE1 and c <= 0xEF then
+    return UNI_WS[sub(s, i, i + 2)] and 3 or 0
+  end
+  return 0
+end
+M.ws_at = ws_at
+
+-- Index of the first non-whitespace byte at or after i.
+local function skip_ws(s, i)
+  while true do
+    local w = ws_at(s, i)
+    if w == 0 then
+      return i
+    end
+    i = i + w
+  end
+end
+M.skip_ws = skip_ws
+
+function M.lstrip(s)
+  return sub(s, skip_ws(s, 1))
+end
+
+-- Strips trailing JS whitespace.
+local function rstrip(s)
+  local e = #s
+  while e > 0 do
+    local c = byte(s, e)
+    if c == 32 or (c >= 9 and c <= 13) then
+      e = e - 1
+    elseif c >= 0x80 then
+      local w = 0
+      if e >= 2 and UNI_WS[sub(s, e - 1, e)] then
+        w = 2
+      elseif e >= 3 and UNI_WS[sub(s, e - 2, e)] then
+        w = 3
+      end
+      if w == 0 then
+        break
+      end
+      e = e - w
+    else
+      break
+    end
+  end
+  return sub(s, 1, e)
+end
+M.rstrip = rstrip
+
+-- JSON.stringify of a string.
+local ESC = {
+  ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
+  ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t",
+}
+for c = 0, 31 do
+  local ch = string.char(c)
+  ESC[ch] = ESC[ch] or format("\\u%04x", c)
+end
+
+local function quote(s)
+  if find(s, '[%z\1-\31"\\]') then
+    s = gsub(s, '[%z\1-\31"\\]', ESC)
+  end
+  return '"' .. s .. '"'
+end
+M.quote = quote
+
+-- Object keys --------------------------------------------------------------
+
+-- Keys in the order JavaScript's Object.keys gives them for an object built
+-- in sorted order: canonical array indices ascending, then the rest in
+-- UTF-16 order (json-e sees objects in insertion order; Lua tables have
+-- none, so sorted order stands in for it).
+local function is_index(k)
+  local n = #k
+  if n == 1 then
+    local c = byte(k)
+    return c >= 48 and c <= 57
+  end
+  if n == 0 or n > 10 or not find(k, "^[1-9]%d*$") then
+    return false
+  end
+  return tonumber(k) <= 4294967294
+end
+
+local function object_keys(t)
+  local idx, other, ni, no = nil, {}, 0, 0
+  for k in next, t do
+    if type(k) == "string" then
+      if is_index(k) then
+        idx = idx or {}
+        ni = ni + 1
+        idx[ni] = k
+      else
+        no = no + 1
+        other[no] = k
+      end
+    end
+  end
+  if no > 1 then
+    sort(other, str_lt)
+  end
+  if not idx then
+    return other, no
+  end
+  sort(idx, function(a, b)
+    return tonumber(a) < tonumber(b)
+  end)
+  for i = 1, no do
+    idx[ni + i] = other[i]
+  end
+  return idx, ni + no
+end
+M.object_keys = object_keys
+
+-- Keys sorted as JavaScript's Array.prototype.sort() sorts strings.
+local function sorted_keys(t)
+  local out, n = {}, 0
+  for k in next, t do
+    if type(k) == "string" then
+      n = n + 1
+      out[n] = k
+    end
+  end
+  if n > 1 then
+    sort(out, str_lt)
+  end
+  return out, n
+end
+M.sorted_keys = sorted_keys
+
+-- Deep operations (bounded by the render's budget and depth) -------------
+
+-- S: the render state; S.work is the remaining work budget.
+local function charge(S, n)
+  local w = S.work - n
+  S.work = w
+  if w < 0 then
+    raise("TemplateError", "render exceeded its work limit (" .. S.max_work .. ")")
+  end
+end
+M.charge = charge
+
+local MAX_DATA_DEPTH = 1000
+M.MAX_DATA_DEPTH = MAX_DATA_DEPTH
+
+local function too_deep(kindname)
+  raise(kindname, "value nested too deep (limit " .. MAX_DATA_DEPTH .. ")")
+end
+
+-- json-e equality: deep for arrays and objects, identity for functions.
+local function equal(a, b, S, depth)
+  local ta, tb = type(a), type(b)
+  if ta == "number" then
+    return tb == "number" and a + 0.0 == b + 0.0
+  elseif ta ~= "table" or tb ~= "table" then
+    return a == b
+  end
+  if depth > MAX_DATA_DEPTH then
+    too_deep("InterpreterError")
+  end
+  charge(S, 1)
+  local ka, kb = kind(a), kind(b)
+  if ka ~= kb then
+    return false
+  end
+  if ka == "array" then
+    local n = #a
+    if n ~= #b then
+      return false
+    end
+    for i = 1, n do
+      if not equal(a[i], b[i], S, depth + 1) then
+        return false
+      end
+    end
+    return true
+  end
+  local na = 0
+  for k, v in next, a do
+    na = na + 1
+    local w = b[k]
+    if w == nil or not equal(v, w, S, depth + 1) then
+      return false
+    end
+  end
+  for _ in next, b do
+    na = na - 1
+  end
+  return na == 0
+end
+M.equal = equal
+
+-- True when v holds a function anywhere. With `fix`, also replaces delete
+-- markers that ended up inside arrays (json-e's marker is a plain `{}`)
+-- with fresh empty objects.
+local function has_function(v, S, depth, fix)
+  local t = type(v)
+  if t == "function" then
+    return true
+  elseif t ~= "table" then
+    return false
+  end
+  if depth > MAX_DATA_DEPTH then
+    too_deep("TemplateError")
+  end
+  charge(S, 1)
+  local arr = fix and is_array(v)
+  for k, x in next, v do
+    if x == DELETE and arr then
+      v[k] = setmetatable({}, object_mt)
+    elseif type(x) == "table" or type(x) == "function" then
+      if has_function(x, S, depth + 1, fix) then
+        return true
+      end
+    end
+  end
+  return false
+end
+M.has_function = has_function
+
+-- $json: JSON.stringify with sorted keys (json-stable-stringify).
+local function stringify(v, S, out, n, depth)
+  local t = type(v)
+  if t == "string" then
+    n = n + 1
+    out[n] = quote(v)
+  elseif t == "number" then
+    n = n + 1
+    if v ~= v or v == huge or v == -huge then
+      out[n] = "null"
+    else
+      out[n] = js_num(v)
+    end
+  elseif t == "boolean" then
+    n = n + 1
+    out[n] = v and "true" or "false"
+  elseif t == "table" then
+    if depth > MAX_DATA_DEPTH then
+      too_deep("TemplateError")
+    end
+    charge(S, 1)
+    if is_array(v) then
+      n = n + 1
+      out[n] = "["
+      for i = 1, #v do
+        if i > 1 then
+          n = n + 1
+          out[n] = ","
+        end
+        n = stringify(v[i], S, out, n, depth + 1)
+      end
+      n = n + 1
+      out[n] = "]"
+    else
+      local keys, nk = sorted_keys(v)
+      n = n + 1
+      out[n] = "{"
+      for i = 1, nk do
+        local k = keys[i]
+        n = n + 1
+        out[n] = (i > 1 and "," or "") .. quote(k) .. ":"
+        n = stringify(v[k], S, out, n, depth + 1)
+      end
+      n = n + 1
+      out[n] = "}"
+    end
+  else
+    n = n + 1
+    out[n] = "null"
+  end
+  return n
+end
+
+function M.stringify(v, S)
+  local out = {}
+  local n = stringify(v, S, out, 0, 0)
+  return concat(out, "", 1, n)
+end
+
+-- String conversions as JavaScript does them ------------------------------
+
+-- Array.prototype.join's view of an element (null -> "").
+local function join_str(v, S, depth)
+  local t = type(v)
+  if t == "string" then
+    return v
+  elseif t == "number" then
+    return js_num(v)
+  elseif t == "boolean" then
+    return v and "true" or "false"
+  elseif v == null or v == nil then
+    return ""
+  elseif t == "function" then
+    return "function () { [native code] }"
+  elseif t == "table" then
+    if is_array(v) then
+      if depth > MAX_DATA_DEPTH then
+        too_deep("InterpreterError")
+      end
+      charge(S, 1)
+      local parts = {}
+      for i = 1, #v do
+        parts[i] = join_str(v[i], S, depth + 1)
+      end
+      return concat(parts, ",")
+    end
+    return "[object Object]"
+  end
+  return tostring(v)
+end
+M.join_str = join_str
+
+-- `${value}` in a JavaScript template literal (null -> "null").
+function M.template_str(v, S)
+  if v == null then
+    return "null"
+  end
+  return join_str(v, S, 0)
+end
+
+return M
