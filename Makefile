@@ -86,7 +86,8 @@ sanitize:
 	$(MAKE) BUILD=build-san SAN=1 ctest
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1 \
-	BUILD=build-san SW_TEST_LUA="build-san/scriptworker lua" bash tests/run
+	BUILD=build-san SW_SKIP_NODE_TESTS=1 \
+	SW_TEST_LUA="build-san/scriptworker lua" bash tests/run
 
 bench: all
 	@bash tests/bench/run.sh
@@ -109,8 +110,10 @@ fuzz: $(patsubst %,build-fuzz/fuzz_%,$(FUZZ_TARGETS))
 	    build-fuzz/corpus-$$t tests/fuzz/corpus/$$t || exit 1; \
 	done
 
-demo: all
-	@bash examples/demo.sh
+demo:
+	@bash .ci/deps.sh
+	@$(MAKE) --no-print-directory all
+	@$(BUILD)/scriptworker lua examples/demo.lua
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/scriptworker
