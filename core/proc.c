@@ -434,20 +434,6 @@ static int process_kill(lua_State* L) {
   return 1;
 }
 
-static uint64_t to_ms(lua_State* L, int idx, const char* fname) {
-  lua_Number s = luaL_checknumber(L, idx);
-  if (!(s >= 0) || s > 1e9) {
-    luaL_error(L, "%s: seconds must be between 0 and 1e9, got %f", fname,
-               (double)s);
-  }
-  double ms = s * 1000.0;
-  uint64_t r = (uint64_t)ms;
-  if ((double)r < ms) {
-    r++;
-  }
-  return r;
-}
-
 static void wait_cancel(void* data) { waiter_release((waiter_t*)data); }
 
 static void wait_timeout_cb(uv_timer_t* timer) {
@@ -466,7 +452,7 @@ static void wait_timeout_cb(uv_timer_t* timer) {
 static int process_wait(lua_State* L) {
   proc_t* p = check_open(L);
   int has_timeout = !lua_isnoneornil(L, 2);
-  uint64_t ms = has_timeout ? to_ms(L, 2, "proc.wait") : 0;
+  uint64_t ms = has_timeout ? sw_seconds_to_ms(L, 2, "proc.wait") : 0;
   if (p->done) {
     push_status(L, p);
     return 1;
@@ -745,7 +731,7 @@ static void parse_opts(lua_State* L, int keep, spawn_opts_t* o) {
   lua_pop(L, 1);
   o->drain_ms = DEFAULT_DRAIN_MS;
   if (lua_getfield(L, 1, "drain") != LUA_TNIL) {
-    o->drain_ms = to_ms(L, -1, "proc.spawn: drain");
+    o->drain_ms = sw_seconds_to_ms(L, -1, "proc.spawn: drain");
   }
   lua_pop(L, 1);
 }

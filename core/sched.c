@@ -612,7 +612,7 @@ static void wait_timeout_cb(uv_timer_t* timer) {
   task_run(w, 3);
 }
 
-static uint64_t to_ms(lua_State* L, int idx, const char* fname) {
+uint64_t sw_seconds_to_ms(lua_State* L, int idx, const char* fname) {
   lua_Number s = luaL_checknumber(L, idx);
   if (!(s >= 0) || s > 1e9) {
     luaL_error(L, "%s: seconds must be between 0 and 1e9, got %f", fname,
@@ -640,7 +640,7 @@ static int task_wait(lua_State* L) {
   uint64_t ms = 0;
   int has_timeout = !lua_isnoneornil(L, 2);
   if (has_timeout) {
-    ms = to_ms(L, 2, "task:wait");
+    ms = sw_seconds_to_ms(L, 2, "task:wait");
   }
   if (has_timeout) {
     uv_timer_t* timer = (uv_timer_t*)malloc(sizeof(uv_timer_t));
@@ -702,7 +702,7 @@ static void sleep_cb(uv_timer_t* timer) {
 }
 
 static int sched_sleep(lua_State* L) {
-  uint64_t ms = to_ms(L, 1, "sleep");
+  uint64_t ms = sw_seconds_to_ms(L, 1, "sleep");
   sw_task_t* t = sw_task_check(L, "sleep");
   if (ms == 0) {
     /* Timers run before the ready queue in a loop turn: sleep(0) means
@@ -919,7 +919,7 @@ static void timer_fire_cb(uv_timer_t* timer) {
 }
 
 static int timer_start(lua_State* L, int repeat) {
-  uint64_t ms = to_ms(L, 1, repeat ? "every" : "after");
+  uint64_t ms = sw_seconds_to_ms(L, 1, repeat ? "every" : "after");
   handle_t* hd = handle_new(L, 2, H_TIMER, sizeof(uv_timer_t));
   uv_timer_init(sw_loop(L), (uv_timer_t*)hd->h);
   hd->h->data = hd;

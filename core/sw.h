@@ -10,6 +10,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #define SW_VERSION "0.1.0"
@@ -88,6 +89,9 @@ void sw_task_clear_pending(sw_task_t* t);
 /* Resume a task suspended in a primitive, with n values pushed on its
  * thread. Only loop callbacks call this, never the task itself. */
 void sw_task_resume(sw_task_t* t, int nargs);
+/* Seconds at idx (a number in [0, 1e9]) as whole milliseconds, rounded
+ * up; raises "<fname>: seconds must be between 0 and 1e9" otherwise. */
+uint64_t sw_seconds_to_ms(lua_State* L, int idx, const char* fname);
 /* The label of the task running on L (for log lines), or NULL. */
 const char* sw_task_label(lua_State* L);
 /*
