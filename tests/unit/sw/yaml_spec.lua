@@ -78,6 +78,44 @@ local function assert_refused(text, message, code, opts)
   assert.are.equal(code or "parse", c)
 end
 
+-- A structural fingerprint of a value and its FNV-1a hash; the Python side
+-- (the same function over yaml.safe_load) gave the numbers in CONFORMANCE.
+local function fingerprint(v, out)
+  if v == null then
+    out[#out + 1] = "n"
+  elseif v == true or v == false then
+    out[#out + 1] = v and "t" or "f"
+  elseif math.type(v) == "integer" then
+    out[#out + 1] = "i" .. v .. ";"
+  elseif math.type(v) == "float" then
+    out[#out + 1] = string.format("d%.17g;", v)
+  elseif type(v) == "string" then
+    out[#out + 1] = "s" .. #v .. ":" .. v
+  elseif getmetatable(v) == json.array_mt then
+    out[#out + 1] = "["
+    for i = 1, #v do
+      fingerprint(v[i], out)
+    end
+    out[#out + 1] = "]"
+  else
+    local items = {}
+    for k, x in pairs(v) do
+      items[#items + 1] = table.concat(fingerprint(x, fingerprint(k, {})))
+    end
+    table.sort(items)
+    out[#out + 1] = "{" .. table.concat(items) .. "}"
+  end
+  return out
+end
+
+local function fnv1a(s)
+  local h = 2166136261
+  for i = 1, #s do
+    h = ((h ~ s:byte(i)) * 16777619) & 0xffffffff
+  end
+  return h
+end
+
 -- The text of a "billion laughs" document: 9 levels of 9 aliases.
 local function billion_laughs()
   local lines = { 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]' }
@@ -138,6 +176,18 @@ local RESOLVED = {
   { "2001-12-14t21:59:43.10-05:00", "2001-12-14t21:59:43.10-05:00" },
   { "2001-12-14 21:59:43.10 -5", "2001-12-14 21:59:43.10 -5" },
   { "2002-1-1", "2002-1-1" },
+}
+
+local CONFORMANCE = {
+  -- path under shared/conformance, documents, fingerprint length and hash
+  { "jsone/specification.yml", 1211, 161350, 0x1ec74bf2 },
+  { "scriptworker/cotv2/.taskcluster.yml", 1, 5238, 0xfc8350c0 },
+  { "scriptworker/cotv2/parameters.yml", 1, 727, 0xd104ba09 },
+  { "scriptworker/cotv2/projects.yml", 1, 7183, 0x1333bc77 },
+  { "scriptworker/cotv4/.taskcluster.yml", 1, 6925, 0x498b7282 },
+  { "scriptworker/cotv4/parameters.yml", 1, 965, 0x6ef71683 },
+  { "scriptworker/cotv4/private_github_.taskcluster.yml", 1, 8217, 0xbc90faaa },
+  { "scriptworker/cotv4/projects.yml", 1, 8112, 0x71474c46 },
 }
 
 describe("sw.yaml", function()
@@ -632,6 +682,77 @@ describe("sw.yaml", function()
       assert.is_nil(v)
       assert.are.equal("yaml: " .. dir .. ": Is a directory", msg)
       assert.are.equal("EISDIR", code)
+    end)
+  end)
+
+  describe("conformance files load as PyYAML loads them", function()
+    for _, case in ipairs(CONFORMANCE) do
+      local path, ndocs, len, hash = case[1], case[2], case[3], case[4]
+      it(path, function()
+        local full = support.shared .. "/conformance/" .. path
+        local docs = assert(yaml.load_all(support.read(full)))
+        assert.are.equal(ndocs, #docs)
+        if ndocs == 1 then
+          local d = differ(docs[1], assert(yaml.load_file(full)))
+          assert(d == nil, d)
+        end
+        local s = table.concat(fingerprint(ndocs == 1 and docs[1] or docs, {}))
+        assert.are.equal(len, #s)
+        assert.are.equal(string.format("0x%08x", hash), string.format("0x%08x", fnv1a(s)))
+      end)
+    end
+
+    it("has the values PyYAML gives in jsone/specification.yml", function()
+      local docs = assert(yaml.load_all(support.read(support.shared ..
+        "/conformance/jsone/specification.yml")))
+      assert.are.equal("Initial Minimal Subset", docs[1].section)
+      local d = differ(obj({
+        title = "Identity",
+        context = obj({}),
+        template = obj({ key = arr({ 1, 2, obj({ key2 = "val", key3 = 1 }), true }), f = false }),
+        result = obj({ key = arr({ 1, 2, obj({ key2 = "val", key3 = 1 }), true }), f = false }),
+      }), docs[2])
+      assert(d == nil, d)
+      assert.are.equal(3.75, docs[21].context.decimal)
+      assert.are.equal(10.1, docs[203].template["$map"])
+      -- past 64 bits: PyYAML keeps a big int, we the nearest float
+      assert.are.equal("$sort of very large integers", docs[333].title)
+      assert.are.equal(2.2222222222222221e+19, docs[333].result[3])
+      assert.are.equal(3333333, docs[333].result[2])
+    end)
+
+    it("has the values PyYAML gives in cotv4's parameters, projects and .taskcluster.yml", function()
+      local dir = support.shared .. "/conformance/scriptworker/cotv4/"
+      local p = assert(yaml.load_file(dir .. "parameters.yml"))
+      assert.are.equal("default\n", p.hg_branch)
+      assert.are.equal("65.0b9", p.version)
+      assert.are.equal("65.0", p.app_version)
+      assert.are.equal(1545243227, p.pushdate)
+      assert.are.equal(null, p.next_version)
+      assert.are.equal(true, p.optimize_target_tasks)
+      local pr = assert(yaml.load_file(dir .. "projects.yml"))
+      local d = differ(obj({
+        repo = "https://hg.mozilla.org/projects/ash",
+        repo_type = "hg",
+        access = "scm_level_2",
+        trust_domain = "gecko",
+        features = obj({
+          ["gecko-roles"] = true,
+          ["gecko-actions"] = true,
+          buildbot = true,
+          ["taskcluster-docker-routes-v1"] = true,
+          ["taskcluster-docker-routes-v2"] = true,
+          ["taskcluster-cron"] = false,
+          ["taskcluster-push"] = true,
+        }),
+      }), pr.ash)
+      assert(d == nil, d)
+      local tc = assert(yaml.load_file(dir .. ".taskcluster.yml"))
+      assert.are.equal(1, tc.version)
+      assert.are.equal("gecko-level-${repository.level}", tc.tasks[1]["then"]["in"].schedulerId)
+      local gh = assert(yaml.load_file(dir .. "private_github_.taskcluster.yml"))
+      assert.are.equal("checks-v1", gh.reporting)
+      assert.are.equal(false, gh.tasks[1]["$let"].taskgraph.treeherder)
     end)
   end)
 end)
