@@ -415,17 +415,22 @@ static int fs_symlink(lua_State* L) {
   return 1;
 }
 
+/* tmpdir([prefix[, dir]]): mkdtemp of <dir>/<prefix>XXXXXX. As Python's
+ * mkdtemp joins them, an absolute prefix ("/tmp/sw-demo-") stands alone. */
 static int fs_tmpdir(lua_State* L) {
-  const char* prefix = luaL_optstring(L, 1, "sw-");
+  const char* prefix = lua_isnoneornil(L, 1) ? "sw-" : check_path(L, 1);
   const char* dir = luaL_optstring(L, 2, NULL);
-  luaL_argcheck(L, strchr(prefix, '/') == NULL, 1, "prefix contains '/'");
   if (dir == NULL) {
     dir = getenv("TMPDIR");
     if (dir == NULL || dir[0] == '\0') {
       dir = "/tmp";
     }
   }
-  lua_pushfstring(L, "%s/%sXXXXXX", dir, prefix);
+  if (prefix[0] == '/') {
+    lua_pushfstring(L, "%sXXXXXX", prefix);
+  } else {
+    lua_pushfstring(L, "%s/%sXXXXXX", dir, prefix);
+  }
   /* mkdtemp writes into the template: work on a copy Lua does not own. */
   size_t n;
   const char* tmpl = lua_tolstring(L, -1, &n);
