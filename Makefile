@@ -74,12 +74,14 @@ test: all ctest
 check: all ctest lint
 	@BUILD=$(BUILD) bash tests/run
 
+C_FORMATTED := $(wildcard core/*.c core/*.h tests/c/*.c tests/fuzz/*.c)
+
 lint:
-	clang-format --dry-run --Werror core/*.c core/*.h tests/c/*.c tests/fuzz/*.c
+	clang-format --dry-run --Werror $(C_FORMATTED)
 	luacheck -q lua policies tests examples
 
 format:
-	clang-format -i core/*.c core/*.h tests/c/*.c tests/fuzz/*.c
+	clang-format -i $(C_FORMATTED)
 
 sanitize:
 	$(MAKE) BUILD=build-san SAN=1 all
