@@ -1,0 +1,774 @@
+-- sw.json (core/json.c): decoding through yajl, encoding, and canonical
+-- output byte for byte as Python's json.dumps(v, indent=2, sort_keys=True).
+-- The expected canonical strings below were produced once with Python 3.11
+-- and pasted; the tests themselves need no Python.
+local json = require("sw.json")
+local support = require("support")
+
+local CONFORMANCE = support.shared .. "/conformance/"
+local FIXTURES = support.root .. "/tests/unit/sw/fixtures/"
+
+-- Asserts the three-value failure of sw.json.
+local function assert_fails(expected_msg, expected_code, v, msg, code)
+  assert.is_nil(v)
+  assert.are.equal(expected_msg, msg)
+  assert.are.equal(expected_code, code)
+end
+
+local function write(path, data)
+  local f = assert(io.open(path, "wb"))
+  assert(f:write(data))
+  assert(f:close())
+end
+
+-- Splits the "==> path <==" sections of a fixture file.
+local function sections(text)
+  local out = {}
+  local pos = 1
+  while true do
+    local s, e, name = text:find("==> ([^\n]-) <==\n", pos)
+    if not s then
+      break
+    end
+    local nexts = text:find("\n==> ", e, true)
+    out[name] = text:sub(e + 1, (nexts or #text) - 1)
+    pos = nexts and nexts + 1 or #text + 1
+  end
+  return out
+end
+
+describe("sw.json", function()
+  describe("module", function()
+    it("exports the representation every module shares", function()
+      assert.are.equal("userdata", type(json.null))
+      assert.are.equal("table", type(json.array_mt))
+      assert.are.equal("table", type(json.object_mt))
+      assert.are_not.equal(json.array_mt, json.object_mt)
+      for _, name in ipairs({ "array", "decode", "decode_file", "encode", "is_array", "object", "type" }) do
+        assert.are.equal("function", type(json[name]), name)
+      end
+    end)
+  end)
+
+  describe("decode", function()
+    it("decodes scalars", function()
+      assert.are.equal(json.null, json.decode("null"))
+      assert.are.equal(true, json.decode("true"))
+      assert.are.equal(false, json.decode(" false "))
+      assert.are.equal("héllo", json.decode('"héllo"'))
+      assert.are.equal(42, json.decode("42"))
+      assert.are.equal(-1.5, json.decode("-1.5"))
+    end)
+
+    it("marks arrays and objects with the shared metatables", function()
+      local v = json.decode('{"a": [1, {"b": null}], "c": {}}')
+      assert.are.equal(json.object_mt, getmetatable(v))
+      assert.are.equal(json.array_mt, getmetatable(v.a))
+      assert.are.equal(json.object_mt, getmetatable(v.a[2]))
+      assert.are.equal(json.null, v.a[2].b)
+      assert.are.equal(json.object_mt, getmetatable(v.c))
+      assert.are.equal(2, #v.a)
+      assert.are.same({ 1, 2, 3 }, json.decode("[1, 2, 3]"))
+    end)
+
+    it("keeps nulls inside arrays, so arrays have no holes", function()
+      local v = json.decode("[null, 1, null]")
+      assert.are.equal(3, #v)
+      assert.are.equal(json.null, v[1])
+      assert.are.equal(json.null, v[3])
+    end)
+
+    it("lets the last of duplicate keys win, as Python does", function()
+      local v = json.decode('{"a": 1, "b": 2, "a": 3}')
+      assert.are.equal(3, v.a)
+      assert.are.equal(2, v.b)
+    end)
+
+    it("undoes escapes and joins surrogate pairs", function()
+      assert.are.equal('"\\/\b\f\n\r\t', json.decode([["\"\\\/\b\f\n\r\t"]]))
+      assert.are.equal("é€😀", json.decode([["\u00e9\u20AC\ud83d\ude00"]]))
+      assert.are.equal("a\0b", json.decode([["a\u0000b"]]))
+      assert.are.equal("k", next(json.decode([[{"\u006b": 1}]])))
+    end)
+
+    it("decodes big containers and long strings", function()
+      local parts = {}
+      for i = 1, 5000 do
+        parts[i] = string.format('"k%d": [%d, "v\\u00e9%d"]', i, i, i)
+      end
+      local v = json.decode("{" .. table.concat(parts, ", ") .. "}")
+      assert.are.same({ 4321, "vé4321" }, v.k4321)
+      local n = 0
+      for _ in pairs(v) do
+        n = n + 1
+      end
+      assert.are.equal(5000, n)
+      local long = string.rep("x", 100000)
+      assert.are.equal(long, json.decode('["' .. long .. '"]')[1])
+    end)
+
+    describe("numbers", function()
+      it("keeps integers exact as Lua integers", function()
+        local v = json.decode("9007199254740993")
+        assert.are.equal("integer", math.type(v))
+        assert.are.equal(9007199254740993, v)
+        assert.are.equal(math.maxinteger, json.decode("9223372036854775807"))
+        assert.are.equal(math.mininteger, json.decode("-9223372036854775808"))
+        assert.are.equal("integer", math.type(json.decode("-9223372036854775808")))
+        assert.are.equal("integer", math.type(json.decode("-0")))
+        assert.are.equal(0, json.decode("-0"))
+      end)
+
+      it("turns integers beyond int64 into floats", function()
+        local v = json.decode("9223372036854775808")
+        assert.are.equal("float", math.type(v))
+        assert.are.equal(2.0 ^ 63, v)
+        assert.are.equal(-(2.0 ^ 63) - 2048, json.decode("-9223372036854777856"))
+        assert.are.equal("float", math.type(json.decode("-9223372036854775809")))
+        assert.are.equal(1e30, json.decode("1000000000000000000000000000000"))
+      end)
+
+      it("reads a fraction or exponent as a float", function()
+        assert.are.equal("float", math.type(json.decode("1.0")))
+        assert.are.equal(100.0, json.decode("1e2"))
+        assert.are.equal("float", math.type(json.decode("1E2")))
+        assert.are.equal(0.1, json.decode("0.1"))
+        assert.are.equal(-2.5e-7, json.decode("-25e-8"))
+        assert.are.equal(1 / 3, json.decode("0.3333333333333333"))
+        assert.are.equal(5e-324, json.decode("5e-324"))
+        assert.are.equal(math.huge, json.decode("1e400"))
+        assert.are.equal(-math.huge, json.decode("-1e400"))
+        assert.are.equal("-0.0", string.format("%.1f", json.decode("-0.0")))
+      end)
+    end)
+
+    describe("refuses", function()
+      -- { input, message }: offsets are bytes from 0, columns from 1.
+      local cases = {
+        { '{"a": [1, 2', "line 1 column 12 (byte 11): unexpected end of input" },
+        { "", "line 1 column 1 (byte 0): unexpected end of input" },
+        { "   \n  ", "line 2 column 3 (byte 6): unexpected end of input" },
+        { '"abc', "line 1 column 5 (byte 4): unexpected end of input" },
+        {
+          '{"a": 1} x',
+          "line 1 column 10 (byte 9): trailing garbage after JSON value, got 'x'",
+        },
+        {
+          "[1, 2] []",
+          "line 1 column 8 (byte 7): trailing garbage after JSON value, got '['",
+        },
+        {
+          '{"a": 1}}',
+          "line 1 column 9 (byte 8): trailing garbage after JSON value, got '}'",
+        },
+        { "01", "line 1 column 2 (byte 1): trailing garbage after JSON value, got '1'" },
+        {
+          '"abc\\qdef"',
+          "line 1 column 5 (byte 4): invalid escape in string, '\\' followed by 'q'",
+        },
+        { '"abc\\u12x4"', "line 1 column 9 (byte 8): invalid \\u escape in string, got 'x'" },
+        {
+          '["ok", "\255"]',
+          "line 1 column 9 (byte 8): invalid UTF-8 sequence starting with 0xff in string",
+        },
+        {
+          '"\192\128"',
+          "line 1 column 2 (byte 1): invalid UTF-8 sequence starting with 0xc0 in string",
+        },
+        {
+          '"\237\160\128"',
+          "line 1 column 2 (byte 1): invalid UTF-8 sequence starting with 0xed in string",
+        },
+        {
+          '"\244\144\128\128"',
+          "line 1 column 2 (byte 1): invalid UTF-8 sequence starting with 0xf4 in string",
+        },
+        {
+          '"ab\226\130"',
+          "line 1 column 4 (byte 3): invalid UTF-8 sequence starting with 0xe2 in string",
+        },
+        {
+          '{"\\u00e9": 1, "x\255": 2}',
+          "line 1 column 17 (byte 16): invalid UTF-8 sequence starting with 0xff in string",
+        },
+        {
+          '["\\n", "\255\\n"]',
+          "line 1 column 9 (byte 8): invalid UTF-8 sequence starting with 0xff in string",
+        },
+        { '"\\ud800"', "line 1 column 2 (byte 1): unpaired surrogate \\ud800 in string" },
+        { '"x\\udc00"', "line 1 column 3 (byte 2): unpaired surrogate \\udc00 in string" },
+        { '"\\ud83d\\u0041"', "line 1 column 2 (byte 1): unpaired surrogate \\ud83d in string" },
+        { '"a\tb"', "line 1 column 3 (byte 2): unescaped control character 0x09 in string" },
+        { '"a\0b"', "line 1 column 3 (byte 2): unescaped control character 0x00 in string" },
+        { "[1 2]", "line 1 column 4 (byte 3): expected ',' or ']' after array element, got '2'" },
+        { '{"a" 1}', "line 1 column 6 (byte 5): expected ':' after object key, got '1'" },
+        {
+          '{"a": 1 "b": 2}',
+          "line 1 column 9 (byte 8): expected ',' or '}' after object member, got string",
+        },
+        { '{"a": 1,}', "line 1 column 9 (byte 8): expected a string for object key, got '}'" },
+        { "{1: 2}", "line 1 column 2 (byte 1): expected a string for object key, got '1'" },
+        { "[1,,2]", "line 1 column 4 (byte 3): expected a value, got ','" },
+        { "[1,]", "line 1 column 4 (byte 3): expected a value, got ']'" },
+        { '{"a"::1}', "line 1 column 6 (byte 5): expected a value, got ':'" },
+        { '{"a":\n  [1,\n   2,\n   }', "line 4 column 4 (byte 21): expected a value, got '}'" },
+        { "{'a': 1}", "line 1 column 2 (byte 1): unexpected \"'\"" },
+        { "[NaN]", "line 1 column 2 (byte 1): unexpected 'N'" },
+        { "[Infinity]", "line 1 column 2 (byte 1): unexpected 'I'" },
+        {
+          "[-Infinity]",
+          "line 1 column 3 (byte 2): invalid number, expected a digit after the minus sign",
+        },
+        { ".5", "line 1 column 1 (byte 0): unexpected '.'" },
+        { "\239\187\191{}", "line 1 column 1 (byte 0): unexpected byte 0xef" },
+        { "[tru]", "line 1 column 2 (byte 1): invalid literal 'tru'" },
+        { "[nul", "line 1 column 2 (byte 1): invalid literal 'nul'" },
+        { "-", "line 1 column 2 (byte 1): invalid number, expected a digit after the minus sign" },
+        { "1.", "line 1 column 3 (byte 2): invalid number, expected a digit after the decimal point" },
+        { "[1.5e]", "line 1 column 6 (byte 5): invalid number, expected a digit after the exponent" },
+        { "/* c */ 1", "line 1 column 1 (byte 0): comments are not allowed" },
+        {
+          string.rep("[", 513) .. string.rep("]", 513),
+          "line 1 column 513 (byte 512): too deeply nested (max_depth 512)",
+        },
+      }
+      for _, case in ipairs(cases) do
+        it(string.format("%q", case[1]):sub(1, 40), function()
+          assert_fails("json: " .. case[2], "parse", json.decode(case[1]))
+        end)
+      end
+    end)
+
+    it("accepts 512 levels by default and max_depth = N", function()
+      local deep = string.rep("[", 512) .. string.rep("]", 512)
+      assert.are.equal(json.array_mt, getmetatable(json.decode(deep)))
+      assert_fails(
+        "json: line 1 column 7 (byte 6): too deeply nested (max_depth 1)",
+        "parse",
+        json.decode('{"a": {"b": 1}}', { max_depth = 1 })
+      )
+      assert.are.equal(1, json.decode('{"a": 1}', { max_depth = 1 }).a)
+      local deeper = string.rep("[", 2000) .. string.rep("]", 2000)
+      assert.are.equal(json.array_mt, getmetatable(json.decode(deeper, { max_depth = 2000 })))
+    end)
+
+    it("raises on bad arguments", function()
+      assert.has_error(function()
+        json.decode()
+      end)
+      assert.has_error(function()
+        json.decode("1", { max_depht = 3 })
+      end, "bad argument #2 to 'decode' (unknown option 'max_depht')")
+      assert.has_error(function()
+        json.decode("1", { max_depth = 0 })
+      end, "bad argument #2 to 'decode' (option 'max_depth' must be an integer from 1 to 10000)")
+    end)
+
+    it("decodes many documents one after another", function()
+      for i = 1, 2000 do
+        assert.are.equal(i, json.decode(string.format('{"i": %d}', i)).i)
+        assert.is_nil(json.decode("[" .. i))
+      end
+    end)
+  end)
+
+  describe("decode_file", function()
+    local dir
+    before_each(function()
+      dir = support.tmpdir()
+    end)
+    after_each(function()
+      os.execute("rm -rf '" .. dir .. "'")
+    end)
+
+    it("decodes a file", function()
+      local v = assert(json.decode_file(CONFORMANCE .. "scriptworker/example-chain-of-trust.json"))
+      assert.are.equal("Qt3GKapxQmWDJId8m5o8Yg", v.taskId)
+    end)
+
+    it("names the path when the file cannot be read", function()
+      assert_fails(
+        "json: " .. dir .. "/missing.json: No such file or directory",
+        "ENOENT",
+        json.decode_file(dir .. "/missing.json")
+      )
+      assert_fails("json: " .. dir .. ": Is a directory", "EISDIR", json.decode_file(dir))
+    end)
+
+    it("names the path in parse errors", function()
+      write(dir .. "/bad.json", '{\n  "a": [1, 2,]\n}\n')
+      assert_fails(
+        "json: " .. dir .. "/bad.json: line 2 column 14 (byte 15): expected a value, got ']'",
+        "parse",
+        json.decode_file(dir .. "/bad.json")
+      )
+      write(dir .. "/empty.json", "")
+      assert_fails(
+        "json: " .. dir .. "/empty.json: line 1 column 1 (byte 0): unexpected end of input",
+        "parse",
+        json.decode_file(dir .. "/empty.json")
+      )
+    end)
+
+    -- Files are parsed in chunks of about 1 MiB cut after a newline; these
+    -- put escapes, numbers and errors on both sides of the cuts.
+    local function big_lines(n)
+      local lines = { "[" }
+      for i = 1, n do
+        lines[#lines + 1] = string.format('  {"k\\u00e9y": "v\\"%d\\u20ac", "n": %d, "f": %d.5},', i, i, i)
+      end
+      lines[#lines + 1] = '  "\\ud83d\\ude00"'
+      lines[#lines + 1] = "]"
+      return lines
+    end
+
+    it("decodes big files in chunks", function()
+      local lines = big_lines(60000)
+      write(dir .. "/big.json", table.concat(lines, "\n") .. "\n")
+      local v = assert(json.decode_file(dir .. "/big.json"))
+      assert.are.equal(60001, #v)
+      for _, i in ipairs({ 1, 17000, 33333, 60000 }) do
+        assert.are.equal('v"' .. i .. "€", v[i]["kéy"])
+        assert.are.equal(i, v[i].n)
+        assert.are.equal(i + 0.5, v[i].f)
+      end
+      assert.are.equal("😀", v[60001])
+    end)
+
+    it("decodes a big file without newlines", function()
+      local parts = {}
+      for i = 1, 100000 do
+        parts[i] = string.format('"\\u00e9%d"', i)
+      end
+      write(dir .. "/line.json", "[" .. table.concat(parts, ",") .. "]")
+      local v = assert(json.decode_file(dir .. "/line.json"))
+      assert.are.equal(100000, #v)
+      assert.are.equal("é77777", v[77777])
+    end)
+
+    it("reports exact positions deep in big files", function()
+      local lines = big_lines(60000)
+      local before = #table.concat(lines, "\n", 1, 45000) + 1
+      -- { line 45001, its column and message }
+      local cases = {
+        { '  {"k": "bad \255 byte"},', 14, "invalid UTF-8 sequence starting with 0xff in string" },
+        { '  {"k": 1 "j": 2},', 11, "expected ',' or '}' after object member, got string" },
+      }
+      for _, case in ipairs(cases) do
+        lines[45001] = case[1]
+        write(dir .. "/bad.json", table.concat(lines, "\n") .. "\n")
+        local want = "json: %s/bad.json: line 45001 column %d (byte %d): %s"
+        assert_fails(
+          string.format(want, dir, case[2], before + case[2] - 1, case[3]),
+          "parse",
+          json.decode_file(dir .. "/bad.json")
+        )
+      end
+      local cut = table.concat(big_lines(60000), "\n", 1, 50000)
+      write(dir .. "/cut.json", cut)
+      local last = #cut - #table.concat(big_lines(60000), "\n", 1, 49999)
+      assert_fails(
+        string.format("json: %s/cut.json: line 50000 column %d (byte %d): unexpected end of input", dir, last, #cut),
+        "parse",
+        json.decode_file(dir .. "/cut.json")
+      )
+    end)
+  end)
+
+  describe("encode", function()
+    -- The value behind the Python outputs below.
+    local function sample()
+      return {
+        b = { 1, 2.5, json.null, true, false, "x" },
+        a = { z = json.object(), y = json.array() },
+        ["é"] = "ü€😀",
+        ctrl = '\0\1\31\127"\\/\b\f\n\r\t',
+        n = math.mininteger,
+        big = math.maxinteger,
+      }
+    end
+
+    it("is canonical: Python's json.dumps(v, indent=2, sort_keys=True)", function()
+      assert.are.equal(
+        "{\n  \"a\": {\n    \"y\": [],\n    \"z\": {}\n  },\n  \"b\": [\n    1,\n    2.5,\n    null,\n"
+          .. "    true,\n    false,\n    \"x\"\n  ],\n  \"big\": 9223372036854775807,\n"
+          .. "  \"ctrl\": \"\\u0000\\u0001\\u001f\\u007f\\\"\\\\/\\b\\f\\n\\r\\t\",\n"
+          .. "  \"n\": -9223372036854775808,\n  \"\\u00e9\": \"\\u00fc\\u20ac\\ud83d\\ude00\"\n}",
+        json.encode(sample(), { canonical = true })
+      )
+    end)
+
+    it("is compact by default: separators (',', ':'), UTF-8 kept", function()
+      assert.are.equal(
+        "{\"a\":{\"y\":[],\"z\":{}},\"b\":[1,2.5,null,true,false,\"x\"],\"big\":9223372036854775807,"
+          .. "\"ctrl\":\"\\u0000\\u0001\\u001f\127\\\"\\\\/\\b\\f\\n\\r\\t\",\"n\":-9223372036854775808,"
+          .. "\"\195\169\":\"\195\188\226\130\172\240\159\152\128\"}",
+        json.encode(sample(), { sort_keys = true })
+      )
+      assert.are.equal('{"a":1}', json.encode({ a = 1 }))
+      assert.are.equal("[1,2,3]", json.encode({ 1, 2, 3 }))
+      assert.are.equal('"x"', json.encode("x"))
+      assert.are.equal("null", json.encode(json.null))
+      assert.are.equal("true", json.encode(true))
+    end)
+
+    it("takes indent, sort_keys and ensure_ascii like Python", function()
+      assert.are.equal(
+        "{\n    \"a\": {\n        \"y\": [],\n        \"z\": {}\n    },\n    \"b\": [\n        1,\n"
+          .. "        2.5,\n        null,\n        true,\n        false,\n        \"x\"\n    ],\n"
+          .. "    \"big\": 9223372036854775807,\n"
+          .. "    \"ctrl\": \"\\u0000\\u0001\\u001f\127\\\"\\\\/\\b\\f\\n\\r\\t\",\n"
+          .. "    \"n\": -9223372036854775808,\n"
+          .. "    \"\195\169\": \"\195\188\226\130\172\240\159\152\128\"\n}",
+        json.encode(sample(), { indent = 4, sort_keys = true })
+      )
+      assert.are.equal(
+        "{\"a\":{\"y\":[],\"z\":{}},\"b\":[1,2.5,null,true,false,\"x\"],\"big\":9223372036854775807,"
+          .. "\"ctrl\":\"\\u0000\\u0001\\u001f\\u007f\\\"\\\\/\\b\\f\\n\\r\\t\",\"n\":-9223372036854775808,"
+          .. "\"\\u00e9\":\"\\u00fc\\u20ac\\ud83d\\ude00\"}",
+        json.encode(sample(), { sort_keys = true, ensure_ascii = true })
+      )
+      assert.are.equal(
+        '[\n1,\n[\n2,\n{}\n],\n{\n"a": []\n}\n]',
+        json.encode({ 1, { 2, {} }, { a = json.array() } }, { indent = 0 })
+      )
+    end)
+
+    it("sorts keys by code point, as Python does", function()
+      local keys = {
+        [""] = 1,
+        A = 2,
+        a = 3,
+        aa = 4,
+        ["a\0"] = 5,
+        Z = 6,
+        ["é"] = 7,
+        ["😀"] = 8,
+        ["\u{ffff}"] = 9,
+        ["~"] = 10,
+        ["\u{100}"] = 11,
+      }
+      assert.are.equal(
+        "{\n  \"\": 1,\n  \"A\": 2,\n  \"Z\": 6,\n  \"a\": 3,\n  \"a\\u0000\": 5,\n  \"aa\": 4,\n"
+          .. "  \"~\": 10,\n  \"\\u00e9\": 7,\n  \"\\u0100\": 11,\n  \"\\uffff\": 9,\n"
+          .. "  \"\\ud83d\\ude00\": 8\n}",
+        json.encode(keys, { canonical = true })
+      )
+    end)
+
+    it("writes floats as Python's repr does", function()
+      local floats = {
+        1.0,
+        0.1,
+        1e16,
+        1e15,
+        1e-05,
+        0.0001,
+        -0.0,
+        0.0,
+        1.5e300,
+        5e-324,
+        1 / 3,
+        2.0 ^ 53,
+        2.0 ^ 63,
+        1e22,
+        123456789012345678.0,
+        1.7976931348623157e308,
+        2.2250738585072014e-308,
+        0.1 + 0.2,
+        100.0,
+        1e100,
+        -1.5,
+        9007199254740993.0,
+        1234567.125,
+      }
+      assert.are.equal(
+        "[1.0, 0.1, 1e+16, 1000000000000000.0, 1e-05, 0.0001, -0.0, 0.0, 1.5e+300, 5e-324, "
+          .. "0.3333333333333333, 9007199254740992.0, 9.223372036854776e+18, 1e+22, "
+          .. "1.2345678901234568e+17, 1.7976931348623157e+308, 2.2250738585072014e-308, "
+          .. "0.30000000000000004, 100.0, 1e+100, -1.5, 9007199254740992.0, 1234567.125]",
+        (json.encode(floats, { canonical = true }):gsub("\n *", " "):gsub("%[ ", "["):gsub(" %]", "]"))
+      )
+    end)
+
+    it("keeps integers exact", function()
+      assert.are.equal("9007199254740993", json.encode(9007199254740993))
+      assert.are.equal("-9223372036854775808", json.encode(math.mininteger))
+      assert.are.equal("[0,-1,10]", json.encode({ 0, -1, 10 }))
+    end)
+
+    it("keeps [] and {} apart through a round trip, nested", function()
+      local text = '{"a":[],"b":{},"c":[{}],"d":[[],{"e":[]}]}'
+      assert.are.equal(text, json.encode(json.decode(text), { sort_keys = true }))
+      assert.are.equal(
+        '{\n  "a": [],\n  "b": {},\n  "c": [\n    {}\n  ],\n  "d": [\n    [],\n'
+          .. '    {\n      "e": []\n    }\n  ]\n}',
+        json.encode(json.decode(text), { canonical = true })
+      )
+    end)
+
+    it("tells unmarked tables apart by their keys", function()
+      assert.are.equal("{}", json.encode({}))
+      assert.are.equal("[1,2]", json.encode({ 1, 2 }))
+      assert.are.equal('{"1":true}', json.encode({ ["1"] = true }))
+      assert.are.equal("[]", json.encode(json.array({})))
+      assert.are.equal("{}", json.encode(json.object()))
+      -- A marked table keeps its mark whatever its keys look like.
+      assert.are.equal('{"x":1}', json.encode(json.object({ x = 1 })))
+      assert.are.equal("[7]", json.encode(json.array({ 7 })))
+    end)
+
+    it("round-trips every conformance document canonically", function()
+      local expected = sections(support.read(FIXTURES .. "json_conformance.canonical.txt"))
+      -- cotv2/actions.json (115 KB) is left out to keep the fixture small.
+      local files = {
+        "scriptworker/cotv2/action_relpro.json",
+        "scriptworker/cotv2/cotv4_relpro_context.json",
+        "scriptworker/cotv2/cotv4_relpro_template.json",
+        "scriptworker/cotv2/cron.json",
+        "scriptworker/cotv2/decision_hg-push.json",
+        "scriptworker/cotv2/pushlog.json",
+        "scriptworker/cotv4/action_github.json",
+        "scriptworker/cotv4/action_relpro.json",
+        "scriptworker/cotv4/action_retrigger.json",
+        "scriptworker/cotv4/actions.json",
+        "scriptworker/cotv4/decision_github_private.json",
+        "scriptworker/cotv4/decision_try.json",
+        "scriptworker/cotv4/pr_action_github.json",
+        "scriptworker/cotv4/pr_action_retrigger.json",
+        "scriptworker/cotv4/pr_action_retrigger_context.json",
+        "scriptworker/cotv4/pr_action_retrigger_template.json",
+        "scriptworker/cotv4/pushlog.json",
+        "scriptworker/cotv4/retrigger_context.json",
+        "scriptworker/cotv4/retrigger_template.json",
+        "scriptworker/default-config.json",
+        "scriptworker/ed25519/foo.json",
+        "scriptworker/schemas/cot_v1_schema.json",
+        "scriptworker/schemas/scriptworker_task_schema.json",
+      }
+      for _, rel in ipairs(files) do
+        -- Files absent from the fixture are canonical already (Python
+        -- wrote them), up to a final newline.
+        local want = expected[rel] or support.read(CONFORMANCE .. rel):gsub("\n$", "")
+        local v = assert(json.decode_file(CONFORMANCE .. rel))
+        assert.are.equal(want, json.encode(v, { canonical = true }), rel)
+        assert.are.equal(want, json.encode(json.decode(json.encode(v)), { canonical = true }), rel)
+      end
+    end)
+
+    it("re-encodes example-chain-of-trust.json as Python does", function()
+      local want = support.read(FIXTURES .. "json_example-chain-of-trust.canonical.json")
+      local v = assert(json.decode_file(CONFORMANCE .. "scriptworker/example-chain-of-trust.json"))
+      assert.are.equal(want, json.encode(v, { canonical = true }))
+    end)
+
+    it("round-trips random documents", function()
+      math.randomseed(20240611)
+      local function gen(depth)
+        local r = math.random(1, depth > 4 and 6 or 8)
+        if r == 1 then
+          return math.random(-1000000, 1000000)
+        elseif r == 2 then
+          return math.random() * 10 ^ math.random(-30, 30)
+        elseif r == 3 then
+          local s = {}
+          for i = 1, math.random(0, 8) do
+            local ranges = { { 0, 127 }, { 128, 0xd7ff }, { 0xe000, 0xffff }, { 0x10000, 0x10ffff } }
+            s[i] = utf8.char(math.random(table.unpack(ranges[math.random(1, #ranges)])))
+          end
+          return table.concat(s)
+        elseif r == 4 then
+          return math.random(0, 1) == 1
+        elseif r == 5 then
+          return json.null
+        elseif r == 6 then
+          return math.random(math.mininteger, math.maxinteger)
+        elseif r == 7 then
+          local t = json.array()
+          for i = 1, math.random(0, 5) do
+            t[i] = gen(depth + 1)
+          end
+          return t
+        else
+          local t = json.object()
+          for _ = 1, math.random(0, 5) do
+            t[tostring(math.random(1, 50))] = gen(depth + 1)
+          end
+          return t
+        end
+      end
+      for _ = 1, 300 do
+        local v = gen(0)
+        for _, opts in ipairs({ { canonical = true }, { sort_keys = true }, { indent = 1 }, {} }) do
+          local s = assert(json.encode(v, opts))
+          local back, err = json.decode(s) -- back may be false
+          assert.is_nil(err)
+          assert.are.equal(json.encode(v, { canonical = true }), json.encode(back, { canonical = true }))
+        end
+      end
+    end)
+
+    describe("refuses", function()
+      it("tables that are neither arrays nor objects", function()
+        assert_fails(
+          "json: $: table is neither an array (keys 1..n) nor an object (string keys)",
+          "encode",
+          json.encode({ 1, 2, x = 3 })
+        )
+        assert_fails(
+          "json: $.a[2]: table is neither an array (keys 1..n) nor an object (string keys)",
+          "encode",
+          json.encode({ a = { 1, { [1] = 1, [3] = 3 } } })
+        )
+        assert_fails(
+          "json: $: table is neither an array (keys 1..n) nor an object (string keys)",
+          "encode",
+          json.encode({ [1.5] = 1 })
+        )
+        assert_fails(
+          "json: $.x: array has keys other than 1..n (2 keys, largest index 3)",
+          "encode",
+          json.encode({ x = json.array({ 1, nil, 3 }) })
+        )
+        assert_fails(
+          "json: $: object key must be a string, got number",
+          "encode",
+          json.encode(json.object({ 1 }))
+        )
+        assert_fails(
+          "json: $: object key must be a string, got boolean",
+          "encode",
+          json.encode(json.object({ [true] = 1 }))
+        )
+      end)
+
+      it("values JSON has no words for", function()
+        assert_fails("json: $.a.b[3]: cannot encode a function value", "encode", json.encode({
+          a = { b = { 1, 2, print } },
+        }))
+        assert_fails('json: $["a b"][1]: cannot encode NaN', "encode", json.encode({ ["a b"] = { 0 / 0 } }))
+        assert_fails("json: $: cannot encode Infinity", "encode", json.encode(math.huge))
+        assert_fails("json: $[2]: cannot encode -Infinity", "encode", json.encode({ 1, -math.huge }))
+        assert_fails("json: $: cannot encode nil", "encode", json.encode(nil))
+        assert_fails("json: $.co: cannot encode a thread value", "encode", json.encode({
+          co = coroutine.create(print),
+        }))
+        local upvalue = 1
+        local function f()
+          return upvalue
+        end
+        local light = debug.upvalueid(f, 1) -- a light userdata
+        assert_fails(
+          "json: $: cannot encode a light userdata other than json.null",
+          "encode",
+          json.encode(light)
+        )
+      end)
+
+      it("strings and keys that are not UTF-8", function()
+        assert_fails("json: $.s: invalid UTF-8 in string at byte 2", "encode", json.encode({ s = "ok\255" }))
+        assert_fails(
+          "json: $.a: invalid UTF-8 in object key at byte 1",
+          "encode",
+          json.encode({ a = { ["x\192\128"] = 1 } }, { canonical = true })
+        )
+        assert_fails("json: $: invalid UTF-8 in string at byte 0", "encode", json.encode("\237\160\128"))
+        assert_fails(
+          'json: $["a\\"b\\x0a\\xc3\\xa9"].c: cannot encode a function value',
+          "encode",
+          json.encode({ ['a"b\né'] = { c = print } }, { sort_keys = true })
+        )
+      end)
+
+      it("cycles", function()
+        local t = { x = {} }
+        t.x.y = t
+        assert_fails("json: $.x.y: cycle: the table is already being encoded at $", "encode", json.encode(t))
+        local a = json.array()
+        a[1] = { a }
+        assert_fails("json: $[1][1]: cycle: the table is already being encoded at $", "encode", json.encode(a))
+      end)
+
+      it("nesting deeper than max_depth", function()
+        local deep = {}
+        local cur = deep
+        for _ = 1, 512 do
+          cur[1] = {}
+          cur = cur[1]
+        end
+        assert_fails(
+          "json: $" .. string.rep("[1]", 8) .. "..." .. string.rep("[1]", 12) .. ": too deeply nested (max_depth 512)",
+          "encode",
+          json.encode(deep)
+        )
+        assert.is_string(json.encode(deep, { max_depth = 513 }))
+        assert_fails(
+          "json: $.a: too deeply nested (max_depth 1)",
+          "encode",
+          json.encode({ a = {} }, { max_depth = 1 })
+        )
+      end)
+
+      it("bad options, by raising", function()
+        assert.has_error(function()
+          json.encode({}, { canonnical = true })
+        end, "bad argument #2 to 'encode' (unknown option 'canonnical')")
+        assert.has_error(function()
+          json.encode({}, { canonical = true, indent = 4 })
+        end, "bad argument #2 to 'encode' (option 'canonical' fixes indent, sort_keys and ensure_ascii)")
+        assert.has_error(function()
+          json.encode({}, { indent = -1 })
+        end, "bad argument #2 to 'encode' (option 'indent' must be an integer from 0 to 64)")
+        assert.has_error(function()
+          json.encode({}, { sort_keys = "yes" })
+        end, "bad argument #2 to 'encode' (option 'sort_keys' must be a boolean)")
+        assert.has_error(function()
+          json.encode()
+        end)
+      end)
+    end)
+  end)
+
+  describe("marks and types", function()
+    it("array() and object() mark a table and return it", function()
+      local t = {}
+      assert.are.equal(t, json.array(t))
+      assert.are.equal(json.array_mt, getmetatable(t))
+      assert.are.equal(t, json.object(t))
+      assert.are.equal(json.object_mt, getmetatable(t))
+      assert.are.equal(json.array_mt, getmetatable(json.array()))
+      assert.are.equal(json.object_mt, getmetatable(json.object()))
+      assert.has_error(function()
+        json.array("x")
+      end)
+    end)
+
+    it("type() names the JSON type or returns nil", function()
+      assert.are.equal("null", json.type(json.null))
+      assert.are.equal("boolean", json.type(false))
+      assert.are.equal("number", json.type(1))
+      assert.are.equal("number", json.type(1.5))
+      assert.are.equal("string", json.type(""))
+      assert.are.equal("array", json.type(json.array()))
+      assert.are.equal("object", json.type(json.object({ 1 })))
+      assert.are.equal("array", json.type({ 1, 2 }))
+      assert.are.equal("object", json.type({}))
+      assert.are.equal("object", json.type({ a = 1 }))
+      assert.is_nil(json.type({ 1, a = 1 }))
+      assert.is_nil(json.type(nil))
+      assert.is_nil(json.type(print))
+      assert.are.equal("array", json.type(json.decode("[]")))
+      assert.are.equal("object", json.type(json.decode("{}")))
+    end)
+
+    it("is_array() follows type()", function()
+      assert.is_true(json.is_array(json.array()))
+      assert.is_true(json.is_array({ 1 }))
+      assert.is_true(json.is_array(json.decode("[]")))
+      assert.is_false(json.is_array({}))
+      assert.is_false(json.is_array(json.decode("{}")))
+      assert.is_false(json.is_array("[]"))
+      assert.is_false(json.is_array({ 1, a = 2 }))
+    end)
+  end)
+end)
