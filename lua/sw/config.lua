@@ -1,0 +1,309 @@
+-- The worker's configuration: a scriptworker.yaml written for the Python
+-- scriptworker loads unchanged. Defaults are the Python worker's
+-- DEFAULT_CONFIG (lua/sw/data/default-config.json); `by-cot-product` values
+-- are resolved for cot_product; every key is type-checked against its
+-- default as the Python check_config does (docs/config.md lists them all).
+local json = require("sw.json")
+local yaml = require("sw.yaml")
+local fs = require("sw.fs")
+local regex = require("sw.regex")
+
+local M = {}
+
+local function data_dir()
+  local here = package.searchpath("sw.config", package.path)
+  return (here and here:match("^(.*)/config%.lua$") or ".") .. "/data"
+end
+M.data_dir = data_dir
+
+local defaults_cache
+
+-- {DEFAULT_CONFIG = {...}, STATUSES = {...}} decoded once.
+function M.defaults()
+  if not defaults_cache then
+    local path = data_dir() .. "/default-config.json"
+    local d, err = json.decode_file(path)
+    if not d then
+      error("config: cannot load the defaults: " .. tostring(err))
+    end
+    defaults_cache = d
+  end
+  return defaults_cache
+end
+
+-- Keys this worker adds to the Python set. Each has a default and a type.
+M.EXTRA_KEYS = {
+  -- "s3" (the Python worker's only kind) or "object" (the object service).
+  artifact_storage_type = "s3",
+  -- Seconds between SIGTERM and SIGKILL when stopping the task script.
+  script_stop_grace = 10,
+  -- Attempts per Taskcluster call (5xx, timeouts, connection errors).
+  queue_retries = 5,
+  -- Parallel artifact uploads.
+  max_concurrent_uploads = 10,
+}
+
+local ID_PATTERN = "^[a-zA-Z0-9-_]{1,38}$"
+
+-- The Python type name of a value, for messages.
+local function pytype(v)
+  if v == nil or v == json.null then
+    return "NoneType"
+  end
+  local t = type(v)
+  if t == "boolean" then
+    return "bool"
+  elseif t == "number" then
+    return math.type(v) == "integer" and "int" or "float"
+  elseif t == "string" then
+    return "str"
+  elseif t == "table" then
+    return json.type(v) == "array" and "list" or "dict"
+  end
+  return t
+end
+M.pytype = pytype
+
+local function short(v)
+  local s
+  if type(v) == "table" then
+    s = json.encode(v) or tostring(v)
+  else
+    s = tostring(v)
+  end
+  if #s > 60 then
+    s = s:sub(1, 57) .. "..."
+  end
+  return string.format("%q", s)
+end
+
+local function deepcopy(v)
+  if type(v) ~= "table" then
+    return v
+  end
+  local c = {}
+  for k, x in pairs(v) do
+    c[k] = deepcopy(x)
+  end
+  return setmetatable(c, getmetatable(v))
+end
+M.deepcopy = deepcopy
+
+local function is_by_product(v)
+  return type(v) == "table" and json.type(v) == "object" and v["by-cot-product"] ~= nil
+end
+
+-- Resolves every top-level {"by-cot-product": {...}} for config.cot_product.
+function M.apply_product_config(config, messages)
+  local product = config.cot_product
+  for key, value in pairs(config) do
+    if is_by_product(value) then
+      if product == nil or product == json.null then
+        config[key] = json.null
+      else
+        local v = value["by-cot-product"][product]
+        if v == nil then
+          messages[#messages + 1] = string.format("Product %s not specified for key %s", product, key)
+        else
+          config[key] = v
+        end
+      end
+    end
+  end
+end
+
+-- Reads credentials the Python way: ./secrets.json, then ~/.scriptworker
+-- (each a JSON or YAML mapping with a "credentials" key), then the
+-- TASKCLUSTER_CLIENT_ID / TASKCLUSTER_ACCESS_TOKEN / TASKCLUSTER_CERTIFICATE
+-- environment variables. Returns the credentials and where they came from.
+function M.read_worker_creds(env)
+  env = env or os.getenv
+  local home = env("HOME") or "/etc/"
+  for _, path in ipairs({ (env("PWD") or ".") .. "/secrets.json", home .. "/.scriptworker" }) do
+    if fs.exists(path) then
+      local text = fs.read_file(path, 1024 * 1024)
+      local doc = text and (json.decode(text) or yaml.load(text))
+      if type(doc) == "table" and type(doc.credentials) == "table" then
+        return doc.credentials, path
+      end
+    end
+  end
+  local client_id, token = env("TASKCLUSTER_CLIENT_ID"), env("TASKCLUSTER_ACCESS_TOKEN")
+  if client_id and token and client_id ~= "" and token ~= "" then
+    local creds = json.object({ clientId = client_id, accessToken = token })
+    local cert = env("TASKCLUSTER_CERTIFICATE")
+    if cert and cert ~= "" then
+      creds.certificate = cert
+    end
+    return creds, "environment"
+  end
+  return nil
+end
+
+local function check_type(path, key, value, default, messages)
+  if value == nil or value == json.null then
+    return
+  end
+  local want, got = pytype(default), pytype(value)
+  if want == "NoneType" then
+    return
+  end
+  -- YAML has no int/float distinction for whole numbers the way people
+  -- write them; Python does, and so do we, except that an int is accepted
+  -- where a float is expected.
+  if want ~= got and not (want == "float" and got == "int") then
+    messages[#messages + 1] = string.format(
+      "%s: %s: expected %s, got %s %s", path, key, want, got, short(value))
+  end
+end
+
+-- Validates a resolved config; returns a list of messages.
+function M.check(config, path, defaults)
+  local messages = {}
+  for key in pairs(defaults) do
+    if config[key] == nil then
+      messages[#messages + 1] = string.format("%s: %s: missing", path, key)
+    end
+  end
+  local keys = {}
+  for key in pairs(config) do
+    keys[#keys + 1] = key
+  end
+  table.sort(keys, function(a, b)
+    return tostring(a) < tostring(b)
+  end)
+  for _, key in ipairs(keys) do
+    local value = config[key]
+    local default = defaults[key]
+    if default == nil then
+      messages[#messages + 1] = string.format("%s: unknown key %s", path, short(key))
+    elseif value == json.null then
+      if key ~= "cot_product" and not is_by_product(default) then
+        messages[#messages + 1] = string.format("%s: %s: must not be null", path, key)
+      end
+    elseif value == "..." then
+      messages[#messages + 1] = string.format("%s: %s: needs to be defined", path, key)
+    else
+      local d = default
+      if is_by_product(d) then
+        local p = config.cot_product
+        d = (p ~= nil and p ~= json.null) and d["by-cot-product"][p] or json.null
+      end
+      if key == "cot_product" then
+        d = ""
+      end
+      check_type(path, key, value, d, messages)
+    end
+  end
+  for _, key in ipairs({ "provisioner_id", "worker_group", "worker_type", "worker_id" }) do
+    local v = config[key]
+    if type(v) == "string" and v ~= "..." and not regex.fullmatch(ID_PATTERN, v) then
+      messages[#messages + 1] = string.format(
+        "%s: %s: must match %s, got %s", path, key, ID_PATTERN, short(v))
+    end
+  end
+  if config.verify_chain_of_trust == true and (config.cot_product == nil or config.cot_product == json.null) then
+    messages[#messages + 1] = string.format(
+      "%s: cot_product: must be set when verify_chain_of_trust is true", path)
+  end
+  local st = config.artifact_storage_type
+  if st ~= nil and st ~= "s3" and st ~= "object" then
+    messages[#messages + 1] = string.format(
+      "%s: artifact_storage_type: expected \"s3\" or \"object\", got %s", path, short(st))
+  end
+  return messages
+end
+
+-- Loads and validates a config file. Returns config, credentials (the
+-- credentials are removed from config, as the Python worker does), or nil
+-- and the list of messages (each names the file and the key).
+-- opts.env: a getenv function (tests).
+function M.load(path, opts)
+  opts = opts or {}
+  local env = opts.env or os.getenv
+  local text, err = fs.read_file(path, 16 * 1024 * 1024)
+  if not text then
+    return nil, { string.format("%s: cannot read the config: %s", path, err) }
+  end
+  local doc
+  doc, err = yaml.load(text)
+  if doc == nil then
+    return nil, { string.format("%s: %s", path, err) }
+  end
+  if doc == json.null then
+    doc = json.object({})
+  end
+  if type(doc) ~= "table" or json.type(doc) ~= "object" then
+    return nil, { string.format("%s: the config must be a mapping, got %s", path, pytype(doc)) }
+  end
+  local d = M.defaults()
+  local defaults = deepcopy(d.DEFAULT_CONFIG)
+  for k, v in pairs(M.EXTRA_KEYS) do
+    defaults[k] = v
+  end
+  local config = deepcopy(defaults)
+  local messages = {}
+  for k, v in pairs(doc) do
+    if type(k) ~= "string" then
+      messages[#messages + 1] = string.format("%s: keys must be strings, got %s", path, short(k))
+    else
+      config[k] = v
+    end
+  end
+  local creds_source = path
+  if doc.credentials == nil or doc.credentials == json.null
+      or (type(doc.credentials) == "table" and next(doc.credentials) == nil) then
+    local creds, source = M.read_worker_creds(env)
+    config.credentials = creds or json.null
+    creds_source = source
+  end
+  -- Environment overrides documented in docs/config.md.
+  local wid = env("SCRIPTWORKER_WORKER_ID")
+  if wid and wid ~= "" then
+    config.worker_id = wid
+  end
+  local root = env("TASKCLUSTER_ROOT_URL")
+  if root and root ~= "" and doc.taskcluster_root_url == nil then
+    config.taskcluster_root_url = root
+  end
+  -- reversed_statuses: exit code -> status; YAML gives integer keys, the
+  -- defaults' JSON strings: use integers.
+  if type(config.reversed_statuses) == "table" then
+    local rs = json.object({})
+    for k, v in pairs(config.reversed_statuses) do
+      local n = math.tointeger(tonumber(k))
+      if n == nil then
+        messages[#messages + 1] = string.format(
+          "%s: reversed_statuses: keys must be exit codes, got %s", path, short(k))
+      else
+        rs[n] = v
+      end
+    end
+    config.reversed_statuses = rs
+  end
+  M.apply_product_config(config, messages)
+  local defaults_resolved = defaults
+  for _, m in ipairs(M.check(config, path, defaults_resolved)) do
+    messages[#messages + 1] = m
+  end
+  local creds = config.credentials
+  if creds == json.null or creds == nil then
+    messages[#messages + 1] = string.format(
+      "%s: credentials: none found in the config, ./secrets.json, ~/.scriptworker "
+      .. "or TASKCLUSTER_CLIENT_ID/TASKCLUSTER_ACCESS_TOKEN", path)
+  elseif type(creds) == "table" then
+    for _, k in ipairs({ "clientId", "accessToken" }) do
+      if type(creds[k]) ~= "string" or creds[k] == "..." or creds[k] == "" then
+        messages[#messages + 1] = string.format("%s: credentials.%s: needs to be defined (from %s)",
+          path, k, tostring(creds_source))
+      end
+    end
+  end
+  if #messages > 0 then
+    return nil, messages
+  end
+  config.credentials = nil
+  return config, creds
+end
+
+return M
