@@ -1,0 +1,72 @@
+-- `scriptworker [--policy FILE] [CONFIG]`: the worker. CONFIG defaults to
+-- ./scriptworker.yaml. A bad config stops start-up with exit 2 and one
+-- line per problem, each naming the file and the key.
+local M = {}
+
+local function eprint(...)
+  io.stderr:write(table.concat({ ... }), "\n")
+end
+
+function M.parse(args, usage)
+  local opts = {}
+  local positional = {}
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    if a == "--policy" then
+      opts.policy = args[i + 1]
+      if not opts.policy then
+        return nil, "--policy needs a FILE"
+      end
+      i = i + 2
+    elseif a:match("^%-%-policy=") then
+      opts.policy = a:sub(10)
+      i = i + 1
+    elseif a:sub(1, 1) == "-" and a ~= "-" then
+      return nil, "unknown option " .. a .. "\n" .. usage
+    else
+      positional[#positional + 1] = a
+      i = i + 1
+    end
+  end
+  if #positional > 1 then
+    return nil, "too many arguments\n" .. usage
+  end
+  opts.config = positional[1] or "scriptworker.yaml"
+  return opts
+end
+
+function M.run(args, cli)
+  local opts, err = M.parse(args, cli.usage)
+  if not opts then
+    eprint("scriptworker: ", err)
+    return 2
+  end
+  local config_mod = require("sw.config")
+  local config, creds = config_mod.load(opts.config)
+  if not config then
+    for _, m in ipairs(creds) do
+      eprint("scriptworker: ", m)
+    end
+    return 2
+  end
+  if opts.policy then
+    -- The policy engine arrives with chain-of-trust verification; until
+    -- then a policy file must at least exist and load.
+    local fn, perr = loadfile(opts.policy, "t", {})
+    if not fn then
+      eprint("scriptworker: --policy: ", perr)
+      return 2
+    end
+  end
+  local log = require("sw.log")
+  log.set_level(config.verbose and "debug" or "info")
+  local sched = require("sw.sched")
+  local worker = require("sw.worker")
+  return sched.run(worker.run, config, creds, {
+    exit_when_idle = os.getenv("SW_EXIT_WHEN_IDLE") == "1",
+    max_tasks = tonumber(os.getenv("SW_MAX_TASKS") or ""),
+  })
+end
+
+return M

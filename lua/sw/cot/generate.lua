@@ -1,0 +1,102 @@
+-- Generating this worker's own chain-of-trust artifact, as the Python
+-- scriptworker's generate_cot does (cot/VERIFY.md section 10):
+-- public/chain-of-trust.json with the digest of every file under
+-- artifact_dir, the claimed task definition unchanged, and the run's ids;
+-- canonical JSON (sorted keys, 2-space indent, no trailing newline); and,
+-- when signing is on, public/chain-of-trust.json.sig, the raw 64-byte
+-- ed25519 signature of exactly those bytes.
+local fs = require("sw.fs")
+local hash = require("sw.hash")
+local json = require("sw.json")
+local schema = require("sw.schema")
+local config_mod = require("sw.config")
+local artifacts = require("sw.artifacts")
+
+local M = {}
+
+M.JSON_NAME = "public/chain-of-trust.json"
+M.SIG_NAME = "public/chain-of-trust.json.sig"
+
+local validator
+
+local function validate(body)
+  if not validator then
+    local err
+    validator, err = schema.load(config_mod.data_dir() .. "/cot_v1_schema.json")
+    if not validator then
+      error("cot: cannot load the chain-of-trust schema: " .. tostring(err))
+    end
+  end
+  return validator(body)
+end
+
+-- opts: artifact_dir, task (the claimed definition), task_id, run_id,
+-- worker_group, worker_id, worker_type, alg (default sha256), signer (a
+-- sw.Signer, or nil to skip signing).
+-- Returns {path, sig_path, text, body} or nil, message.
+function M.generate(opts)
+  local alg = opts.alg or "sha256"
+  local files, err = artifacts.collect(opts.artifact_dir)
+  if not files then
+    return nil, "cot: cannot list " .. opts.artifact_dir .. ": " .. tostring(err)
+  end
+  local digests = json.object({})
+  for _, f in ipairs(files) do
+    if f.name ~= M.JSON_NAME and f.name ~= M.SIG_NAME then
+      local d, herr = hash.file(f.path, alg)
+      if not d then
+        return nil, "cot: " .. tostring(herr)
+      end
+      digests[f.name] = json.object({ [alg] = d })
+    end
+  end
+  for _, k in ipairs({ "task_id", "run_id", "worker_group", "worker_id", "worker_type" }) do
+    if opts[k] == nil then
+      return nil, "cot: can't generate chain of trust: " .. k .. " is missing"
+    end
+  end
+  local body = json.object({
+    artifacts = digests,
+    chainOfTrustVersion = 1,
+    environment = json.object({}),
+    runId = opts.run_id,
+    task = opts.task,
+    taskId = opts.task_id,
+    workerGroup = opts.worker_group,
+    workerId = opts.worker_id,
+    workerType = opts.worker_type,
+  })
+  local ok, problems = validate(body)
+  if not ok then
+    return nil, "cot: the chain-of-trust artifact does not match its schema: "
+      .. table.concat(problems, "; ")
+  end
+  local text
+  text, err = json.encode(body, { canonical = true })
+  if not text then
+    return nil, "cot: " .. tostring(err)
+  end
+  local path = opts.artifact_dir .. "/" .. M.JSON_NAME
+  assert(fs.mkdirp(opts.artifact_dir .. "/public"))
+  local wrote
+  wrote, err = fs.write_file_atomic(path, text, tonumber("644", 8))
+  if not wrote then
+    return nil, "cot: " .. tostring(err)
+  end
+  local result = { path = path, text = text, body = body }
+  if opts.signer then
+    local sig, serr = opts.signer:sign(text)
+    if not sig then
+      return nil, "cot: cannot sign: " .. tostring(serr)
+    end
+    local sig_path = opts.artifact_dir .. "/" .. M.SIG_NAME
+    wrote, err = fs.write_file_atomic(sig_path, sig, tonumber("644", 8))
+    if not wrote then
+      return nil, "cot: " .. tostring(err)
+    end
+    result.sig_path = sig_path
+  end
+  return result
+end
+
+return M

@@ -1,0 +1,455 @@
+-- One task, start to end: write task.json, check the payload, verify the
+-- chain of trust (when configured), run task_script with the task's
+-- temporary credentials while reclaiming, stop it at its time limit,
+-- generate and sign the chain-of-trust artifact, upload the artifacts and
+-- report the resolution by exit code. The same pipeline runs without a
+-- Queue for `scriptworker run-task` (no reclaim, no upload, no report).
+local fs = require("sw.fs")
+local json = require("sw.json")
+local log = require("sw.log")
+local proc = require("sw.proc")
+local sched = require("sw.sched")
+local schema = require("sw.schema")
+local config_mod = require("sw.config")
+local artifacts = require("sw.artifacts")
+local generate = require("sw.cot.generate")
+
+local M = {}
+
+-- Exit codes and statuses (the Python worker's STATUSES).
+M.STATUSES = {
+  success = 0, failure = 1, ["worker-shutdown"] = 2, ["malformed-payload"] = 3,
+  ["resource-unavailable"] = 4, ["internal-error"] = 5, superseded = 6,
+  ["intermittent-task"] = 7,
+}
+
+-- Today's Queue refuses "superseded" as an exception reason (400); a
+-- superseded task must not be retried and is not a failure of the task, so
+-- it is reported as the non-retrying exception "resource-unavailable"
+-- (docs/worker.md).
+M.SUPERSEDED_REPORTED_AS = "resource-unavailable"
+
+-- exit code -> status name: STATUSES reversed, then config
+-- reversed_statuses (which wins).
+function M.reversed_statuses(config)
+  local r = {}
+  for name, code in pairs(M.STATUSES) do
+    r[code] = name
+  end
+  for code, name in pairs(config.reversed_statuses or {}) do
+    r[math.tointeger(code) or code] = name
+  end
+  return r
+end
+
+-- What to report for a final status: "completed", "failed" or
+-- ("exception", reason).
+function M.resolution(config, status)
+  if status == 0 then
+    return "completed"
+  end
+  local reasons = M.reversed_statuses(config)
+  local reason = status ~= 1 and reasons[status] or nil
+  if reason == nil or reason == "failure" or reason == "success" then
+    return "failed"
+  end
+  if reason == "superseded" then
+    return "exception", M.SUPERSEDED_REPORTED_AS
+  end
+  return "exception", reason
+end
+
+-- RFC 3339 -> seconds since the epoch (UTC), accepting "Z" and offsets.
+function M.parse_time(s)
+  if type(s) ~= "string" then
+    return nil
+  end
+  local y, mo, d, h, mi, sec, frac, tz = s:match(
+    "^(%d%d%d%d)%-(%d%d)%-(%d%d)[Tt ](%d%d):(%d%d):(%d%d)(%.?%d*)(.*)$")
+  if not y then
+    return nil
+  end
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  -- days from civil (proleptic Gregorian)
+  local yy = mo <= 2 and y - 1 or y
+  local era = yy // 400
+  local yoe = yy - era * 400
+  local mp = (mo + 9) % 12
+  local doy = (153 * mp + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  local days = era * 146097 + doe - 719468
+  local t = days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
+  if frac ~= "" and frac ~= "." then
+    t = t + tonumber("0" .. frac)
+  end
+  if tz ~= "Z" and tz ~= "z" and tz ~= "" then
+    local sign, oh, om = tz:match("^([+-])(%d%d):?(%d%d)$")
+    if not sign then
+      return nil
+    end
+    local off = tonumber(oh) * 3600 + tonumber(om) * 60
+    t = sign == "+" and t - off or t + off
+  end
+  return t
+end
+
+function M.format_time(t)
+  return os.date("!%Y-%m-%dT%H:%M:%S", math.floor(t)) .. string.format(".%03dZ", math.floor((t % 1) * 1000))
+end
+
+local task_validator
+
+local function validate_task(task)
+  if not task_validator then
+    task_validator = assert(schema.load(config_mod.data_dir() .. "/scriptworker_task_schema.json"))
+  end
+  return task_validator(task)
+end
+
+local function write_json(path, value, mode)
+  local text = assert(json.encode(value, { canonical = true }))
+  return fs.write_file_atomic(path, text, mode or tonumber("644", 8))
+end
+
+-- The credentials file handed to the script as TASKCLUSTER_CREDENTIALS_FD.
+-- It is rewritten in place after each reclaim (the script's fd keeps
+-- pointing at the same file), so a reader seeks to 0 and reads it again;
+-- an empty read means a rewrite was in progress.
+local function write_credentials(path, creds)
+  local text = assert(json.encode(json.object({
+    clientId = creds.clientId,
+    accessToken = creds.accessToken,
+    certificate = creds.certificate,
+  })))
+  local f, err = io.open(path, "w")
+  if not f then
+    return nil, err
+  end
+  f:write(text)
+  f:close()
+  return true
+end
+
+local function register_secrets(creds)
+  if type(creds) ~= "table" then
+    return
+  end
+  for _, k in ipairs({ "accessToken", "certificate" }) do
+    if type(creds[k]) == "string" and #creds[k] >= 6 then
+      log.add_secret(creds[k])
+    end
+  end
+end
+M.register_secrets = register_secrets
+
+-- The environment of the task script: the worker's own environment minus
+-- its Taskcluster credentials, plus the task's variables.
+local function script_env(extra)
+  local env = {}
+  local f = io.popen("env -0")
+  local raw = f and f:read("a") or ""
+  if f then
+    f:close()
+  end
+  for entry in raw:gmatch("([^%z]+)") do
+    local k, v = entry:match("^([^=]+)=(.*)$")
+    if k and not k:match("^TASKCLUSTER_") and k ~= "SW_HOME" then
+      env[k] = v
+    end
+  end
+  for k, v in pairs(extra) do
+    env[k] = v
+  end
+  return env
+end
+
+local function append_line(path, line)
+  local f = io.open(path, "a")
+  if f then
+    f:write(line, "\n")
+    f:close()
+  end
+end
+
+-- Runs the task script and returns the status (exit code semantics of the
+-- Python worker): the script's exit code, task_max_timeout_status on
+-- timeout, invalid_reclaim_status when the claim was lost, worker-shutdown
+-- when the worker was told to stop.
+local function run_script(t)
+  local cfg = t.config
+  local log_path = cfg.task_log_dir .. "/live_backing.log"
+  assert(fs.mkdirp(cfg.task_log_dir))
+  local env = script_env({
+    TASK_ID = t.task_id,
+    RUN_ID = tostring(t.run_id),
+    TASKCLUSTER_ROOT_URL = cfg.taskcluster_root_url,
+    TASKCLUSTER_CREDENTIALS_FD = t.creds_path and "3" or nil,
+  })
+  local argv = {}
+  for i, a in ipairs(cfg.task_script) do
+    argv[i] = a
+  end
+  local p, err = proc.spawn({
+    argv = argv,
+    env = env,
+    cwd = cfg.work_dir,
+    log = log_path,
+    extra_fd = t.creds_path,
+  })
+  if not p then
+    append_line(log_path, "Automation Error: cannot start the task script: " .. tostring(err))
+    log.error("cannot start the task script", { error = err })
+    return M.STATUSES["internal-error"]
+  end
+  t.proc = p
+  log.info("task script started", { pid = p:pid() })
+  local max_run_time = cfg.task_max_timeout
+  local mrt = type(t.task.payload) == "table" and t.task.payload.maxRunTime
+  if math.type(mrt) == "integer" and mrt > 0 and mrt < max_run_time then
+    max_run_time = mrt
+  end
+  local st, werr = p:wait(max_run_time)
+  local status
+  if st == nil and werr == "timeout" then
+    log.warn(string.format("Exceeded the maximum run time of %d seconds; stopping the task script", max_run_time))
+    t.timed_out = true
+    st = p:stop(cfg.script_stop_grace)
+  elseif st == nil then
+    st = p:stop(cfg.script_stop_grace)
+  end
+  t.proc = nil
+  if st and st.code ~= nil and st.signal == nil then
+    append_line(log_path, "exit code: " .. st.code)
+    status = st.code
+  else
+    local signum = st and st.signum or 0
+    append_line(log_path, string.format("Automation Error: the task script was killed by signal %d", signum))
+    status = 1
+  end
+  log.info("task script ended", { status = status })
+  if t.lost then
+    return cfg.invalid_reclaim_status
+  elseif t.shutdown then
+    return M.STATUSES["worker-shutdown"]
+  elseif t.timed_out then
+    return cfg.task_max_timeout_status
+  end
+  return status
+end
+
+-- Reclaims well before takenUntil: at most every reclaim_interval, and
+-- always by half of the time left, so a failing reclaim is retried several
+-- times before the claim could lapse.
+local function reclaim_loop(t)
+  while true do
+    local left = (t.taken_until or (sched.now() + t.config.reclaim_interval)) - sched.now()
+    local wait = math.max(1, math.min(t.config.reclaim_interval, left / 2))
+    sched.sleep(wait)
+    local res, err = t.queue:call("reclaimTask", t.task_id, t.run_id)
+    if res then
+      t.creds = res.credentials
+      register_secrets(t.creds)
+      t.taken_until = M.parse_time(res.takenUntil) or t.taken_until
+      if t.creds_path then
+        write_credentials(t.creds_path, t.creds)
+      end
+      log.debug("reclaimed", { taken_until = res.takenUntil })
+    elseif err.conflict then
+      log.warn("reclaimTask answered 409: the task is no longer ours; stopping the task script")
+      t.lost = true
+      if t.proc then
+        t.proc:stop(t.config.script_stop_grace)
+      end
+      return
+    else
+      log.warn("reclaimTask failed", { error = tostring(err) })
+    end
+  end
+end
+
+local function report(t, status)
+  local kind, reason = M.resolution(t.config, status)
+  local res, err
+  if kind == "completed" then
+    log.info("reporting task completed")
+    res, err = t.queue:call("reportCompleted", t.task_id, t.run_id)
+  elseif kind == "failed" then
+    log.info("reporting task failed", { status = status })
+    res, err = t.queue:call("reportFailed", t.task_id, t.run_id)
+  else
+    log.info("reporting task exception", { status = status, reason = reason })
+    res, err = t.queue:call("reportException", t.task_id, t.run_id, { reason = reason })
+  end
+  if not res then
+    if err.conflict then
+      log.info("report answered 409: the task is no longer ours", { call = err.call })
+    else
+      log.error("report failed", { error = tostring(err) })
+    end
+  end
+  return kind, reason
+end
+
+-- The chain-of-trust verification hook. The verification engine is not
+-- built yet: with verify_chain_of_trust on, every task fails closed as
+-- malformed-payload before its script runs.
+function M.verify_chain_of_trust(t)
+  local ok, mod = pcall(require, "sw.cot.verify")
+  if not ok or type(mod) ~= "table" or type(mod.verify) ~= "function" then
+    return nil, "chain of trust verification is not available in this build"
+  end
+  return mod.verify(t)
+end
+
+-- Prepares work_dir and artifact_dir: emptied, then recreated.
+function M.clean_dirs(config)
+  for _, d in ipairs({ config.work_dir, config.artifact_dir }) do
+    fs.rmtree(d)
+    assert(fs.mkdirp(d))
+  end
+  assert(fs.mkdirp(config.task_log_dir))
+end
+
+local function cot_log(t, line)
+  local path = t.config.task_log_dir .. "/chain_of_trust.log"
+  append_line(path, line)
+end
+
+-- Runs one claimed task. w = {config, queue (worker client), signer}; claim
+-- as claimWork returns it, or for run-task {task, status = {taskId},
+-- runId = 0, workerGroup} with w.queue nil. Returns a summary table.
+function M.run(w, claim)
+  local cfg = w.config
+  local t = {
+    config = cfg,
+    claim = claim,
+    task = claim.task,
+    task_id = claim.status.taskId,
+    run_id = claim.runId,
+    creds = claim.credentials,
+    taken_until = M.parse_time(claim.takenUntil),
+  }
+  sched.label(t.task_id)
+  register_secrets(t.creds)
+  if w.queue then
+    t.queue = w.queue:with_credentials(function()
+      return t.creds
+    end)
+  end
+  w.current = t
+  local summary = { task_id = t.task_id, run_id = t.run_id }
+  M.clean_dirs(cfg)
+  log.info(string.format("Going to run taskId %s runId %d", t.task_id, t.run_id))
+  write_json(cfg.work_dir .. "/task.json", t.task)
+  write_json(cfg.work_dir .. "/current_task_info.json", json.object({ taskId = t.task_id, runId = t.run_id }))
+  if t.creds and t.queue then
+    t.creds_path = cfg.work_dir .. "/.task-credentials.json"
+    assert(fs.write_file_atomic(t.creds_path, "", tonumber("600", 8)))
+    write_credentials(t.creds_path, t.creds)
+  end
+
+  local reclaimer
+  if t.queue then
+    reclaimer = sched.spawn(reclaim_loop, t)
+  end
+  local _stop_reclaim <close> = setmetatable({}, { __close = function()
+    if reclaimer then
+      reclaimer:cancel()
+    end
+  end })
+
+  local status = 0
+  local verified = true
+  local ok, problems = validate_task(t.task)
+  if not ok then
+    status = M.STATUSES["malformed-payload"]
+    verified = false
+    local msg = "the task does not match the minimal task schema: " .. table.concat(problems, "; ")
+    log.error(msg)
+    append_line(cfg.task_log_dir .. "/live_backing.log", "Automation Error: " .. msg)
+  elseif cfg.verify_chain_of_trust then
+    local vok, verr = M.verify_chain_of_trust(t)
+    if not vok then
+      status = M.STATUSES["malformed-payload"]
+      verified = false
+      log.error("chain of trust verification failed", { error = tostring(verr) })
+      cot_log(t, "Chain of Trust verification failed: " .. tostring(verr))
+    end
+  end
+
+  if verified and not w.stopping then
+    status = run_script(t)
+    if not t.lost and not t.shutdown and not t.timed_out then
+      local cot, cerr = generate.generate({
+        artifact_dir = cfg.artifact_dir,
+        task = t.task,
+        task_id = t.task_id,
+        run_id = t.run_id,
+        worker_group = claim.workerGroup or cfg.worker_group,
+        worker_id = cfg.worker_id,
+        worker_type = cfg.worker_type,
+        alg = cfg.chain_of_trust_hash_algorithm,
+        signer = cfg.sign_chain_of_trust and w.signer or nil,
+      })
+      if not cot then
+        log.error(cerr)
+        status = math.max(status, M.STATUSES["malformed-payload"])
+      else
+        summary.cot = cot.path
+        summary.cot_sig = cot.sig_path
+      end
+    end
+  elseif w.stopping then
+    status = M.STATUSES["worker-shutdown"]
+  end
+
+  if t.queue and not t.lost then
+    local up = artifacts.upload_all({
+      artifact_dir = cfg.artifact_dir,
+      queue = t.queue,
+      task_id = t.task_id,
+      run_id = t.run_id,
+      expires = t.task.expires,
+      storage_type = cfg.artifact_storage_type,
+      concurrency = cfg.max_concurrent_uploads,
+      attempts = cfg.queue_retries,
+      timeout = cfg.artifact_upload_timeout,
+      tmp_dir = cfg.work_dir .. "/.upload",
+    })
+    summary.uploaded = up.uploaded
+    summary.failed_uploads = up.failed
+    if #up.failed > 0 then
+      status = math.max(status, M.STATUSES["intermittent-task"])
+    end
+    if not verified and cfg.verify_chain_of_trust then
+      artifacts.create_link(t.queue, t.task_id, t.run_id, "public/logs/live_backing.log",
+        "public/logs/chain_of_trust.log", t.task.expires)
+    end
+  end
+  if reclaimer then
+    reclaimer:cancel()
+    reclaimer = nil
+  end
+  summary.status = status
+  if t.queue and not t.lost then
+    summary.resolution, summary.reason = report(t, status)
+  else
+    summary.resolution, summary.reason = M.resolution(cfg, status)
+  end
+  if t.creds_path then
+    fs.remove(t.creds_path)
+  end
+  w.current = nil
+  sched.label(nil)
+  return summary
+end
+
+-- Asks the running task to stop because the worker is shutting down.
+function M.shutdown(t)
+  t.shutdown = true
+  if t.proc then
+    t.proc:stop(t.config.script_stop_grace)
+  end
+end
+
+return M

@@ -1,0 +1,149 @@
+-- The worker loop: claimWork one task at a time, run it (sw.task), clean
+-- up, take the next. SIGTERM stops the running script, uploads what exists,
+-- reports worker-shutdown and exits; a second SIGTERM exits at once.
+-- SIGUSR1 finishes the current task, then exits.
+local json = require("sw.json")
+local log = require("sw.log")
+local sched = require("sw.sched")
+local queue = require("sw.queue")
+local ed25519 = require("sw.ed25519")
+local task = require("sw.task")
+
+local M = {}
+
+local function load_signer(config)
+  if not config.sign_chain_of_trust then
+    return nil
+  end
+  local signer, err = ed25519.load_signer(config.ed25519_private_key_path)
+  if not signer then
+    return nil, string.format("ed25519_private_key_path: %s", tostring(err))
+  end
+  return signer
+end
+M.load_signer = load_signer
+
+-- Sleeps up to seconds, returning early when w.wake() is called.
+local function interruptible_sleep(w, seconds)
+  local sleeper = sched.spawn(sched.sleep, seconds)
+  w.sleeper = sleeper
+  sleeper:wait()
+  w.sleeper = nil
+end
+
+-- Runs until told to stop. Returns the process exit status.
+function M.run(config, credentials, opts)
+  opts = opts or {}
+  task.register_secrets(credentials)
+  local signer, err = load_signer(config)
+  if config.sign_chain_of_trust and not signer then
+    log.error(err)
+    return 2
+  end
+  local w = {
+    config = config,
+    signer = signer,
+    queue = queue.new({
+      root_url = config.taskcluster_root_url,
+      credentials = credentials,
+      retries = config.queue_retries,
+    }),
+    tasks_run = 0,
+  }
+  local function wake()
+    if w.sleeper then
+      w.sleeper:cancel()
+    end
+  end
+  local term = sched.on_signal("SIGTERM", function()
+    if w.stopping then
+      log.warn("second SIGTERM: exiting now")
+      os.exit(1)
+    end
+    log.info("SIGTERM received; shutting down")
+    w.stopping = true
+    if w.current then
+      task.shutdown(w.current)
+    end
+    wake()
+  end)
+  local usr1 = sched.on_signal("SIGUSR1", function()
+    log.info("SIGUSR1 received; no more tasks will be taken")
+    w.draining = true
+    wake()
+  end)
+  local _signals <close> = setmetatable({}, { __close = function()
+    term:close()
+    usr1:close()
+  end })
+
+  log.info("scriptworker starting", {
+    worker = config.worker_group .. "/" .. config.worker_id,
+    queue = config.provisioner_id .. "/" .. config.worker_type,
+    root_url = config.taskcluster_root_url,
+  })
+  task.clean_dirs(config)
+  local task_queue_id = config.provisioner_id .. "/" .. config.worker_type
+  while not w.stopping and not w.draining do
+    if opts.max_tasks and w.tasks_run >= opts.max_tasks then
+      break
+    end
+    local res, cerr = w.queue:call("claimWork", task_queue_id, {
+      workerGroup = config.worker_group,
+      workerId = config.worker_id,
+      tasks = 1,
+    })
+    if not res then
+      log.warn("claimWork failed", { error = tostring(cerr) })
+      interruptible_sleep(w, config.poll_interval)
+    elseif #res.tasks == 0 then
+      if opts.exit_when_idle then
+        break
+      end
+      interruptible_sleep(w, config.poll_interval)
+    else
+      for _, claim in ipairs(res.tasks) do
+        log.info("claimed task", { taskId = claim.status.taskId, runId = claim.runId })
+        local ok, summary = pcall(task.run, w, claim)
+        if not ok then
+          -- A bug in the pipeline must not kill the worker: report the
+          -- task as an internal error and go on.
+          log.error("task pipeline error", { error = tostring(summary) })
+          w.queue:with_credentials(claim.credentials):call("reportException",
+            claim.status.taskId, claim.runId, { reason = "internal-error" })
+          sched.label(nil)
+          w.current = nil
+        elseif opts.on_task then
+          opts.on_task(summary)
+        end
+        w.tasks_run = w.tasks_run + 1
+        task.clean_dirs(config)
+      end
+    end
+  end
+  log.info("scriptworker stopped", { tasks = w.tasks_run })
+  return 0
+end
+
+-- For run-task: the same pipeline for a task definition from a file.
+function M.run_local(config, task_def, opts)
+  opts = opts or {}
+  local signer
+  if config.sign_chain_of_trust then
+    local err
+    signer, err = load_signer(config)
+    if not signer then
+      return nil, err
+    end
+  end
+  local w = { config = config, signer = signer }
+  local claim = {
+    task = task_def,
+    status = json.object({ taskId = opts.task_id or "local-task" }),
+    runId = 0,
+    workerGroup = config.worker_group,
+  }
+  return task.run(w, claim)
+end
+
+return M
