@@ -42,9 +42,6 @@
 #define HTTP_MAX_REDIRECTS 5
 #define HTTP_USER_AGENT "scriptworker/" SW_VERSION
 
-/* Parses a response header block into a table (also fuzzed). */
-int sw_http_push_headers(lua_State* L, const char* block, size_t len);
-
 typedef struct http_ctx_s http_ctx_t;
 typedef struct http_req_s http_req_t;
 

@@ -28,7 +28,26 @@ static const char* const level_names[] = {"error", "warn", "info", "debug",
                                           NULL};
 static const char* const level_tags[] = {"ERROR", "WARN", "INFO", "DEBUG"};
 
-int sw_log_enabled(int level) { return level <= log_level; }
+/* SW_LOG_LEVEL applies from the first line, even one C writes before any
+ * Lua code has loaded sw.log. */
+static void level_from_env(void) {
+  static int done = 0;
+  if (done) {
+    return;
+  }
+  done = 1;
+  const char* env = getenv("SW_LOG_LEVEL");
+  for (int i = 0; env != NULL && level_names[i] != NULL; i++) {
+    if (strcmp(env, level_names[i]) == 0) {
+      log_level = i;
+    }
+  }
+}
+
+int sw_log_enabled(int level) {
+  level_from_env();
+  return level <= log_level;
+}
 
 /* Pushes the registry table of secrets (secret -> true). */
 static void push_secrets(lua_State* L) {
@@ -274,14 +293,7 @@ static const luaL_Reg log_funcs[] = {{"add_secret", log_add_secret},
                                      {NULL, NULL}};
 
 int luaopen_sw_log(lua_State* L) {
-  const char* env = getenv("SW_LOG_LEVEL");
-  if (env != NULL) {
-    for (int i = 0; level_names[i] != NULL; i++) {
-      if (strcmp(env, level_names[i]) == 0) {
-        log_level = i;
-      }
-    }
-  }
+  level_from_env();
   luaL_newlib(L, log_funcs);
   return 1;
 }

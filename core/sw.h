@@ -101,6 +101,11 @@ const char* sw_task_label(lua_State* L);
  */
 int sw_atclose(lua_State* L, void (*fn)(void*), void* data);
 
+/* Parses a raw response header block (status line and header lines) and
+ * pushes {name = value} with lower-cased names (core/http.c; fuzzed by
+ * tests/fuzz/fuzz_http_headers.c). Returns 1. */
+int sw_http_push_headers(lua_State* L, const char* block, size_t len);
+
 /*
  * The log sink (core/log.c): one line per event on stderr with a UTC
  * timestamp, the level, the current task's label when inside a task, the

@@ -12,7 +12,6 @@
 #include <string.h>
 
 /* Defined in core/http.c. */
-int sw_http_push_headers(lua_State* L, const char* block, size_t len);
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 static int parse(lua_State* L) {
