@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Defined in core/http.c. */
+#include "sw.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 static int parse(lua_State* L) {
