@@ -277,6 +277,10 @@ local function report(t, status)
     log.info("reporting task failed", { status = status })
     res, err = t.queue:call("reportFailed", t.task_id, t.run_id)
   else
+    if M.reversed_statuses(t.config)[status] == "superseded" then
+      log.info(string.format("status %d is superseded, which the Queue refuses as an exception reason: "
+        .. "reporting %s instead", status, reason))
+    end
     log.info("reporting task exception", { status = status, reason = reason })
     res, err = t.queue:call("reportException", t.task_id, t.run_id, { reason = reason })
   end
