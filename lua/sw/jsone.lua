@@ -60,12 +60,6 @@ end
 
 -- Path of the template position, for error messages -------------------------
 
-local function push(S, seg)
-  local n = S.pn + 1
-  S.pn = n
-  S.path[n] = seg
-end
-
 local function location(S)
   local parts = {}
   for i = 1, S.pn do
@@ -83,22 +77,40 @@ end
 
 -- Keys of a template object in iteration order, cached for the render.
 local function keys_of(S, t)
-  local c = S.keys[t]
-  if not c then
-    local keys, n = value.object_keys(t)
-    c = { keys = keys, n = n }
-    S.keys[t] = c
+  local keys = S.keys[t]
+  if not keys then
+    keys = value.object_keys(t)
+    S.keys[t] = keys
   end
-  return c.keys, c.n
+  return keys, #keys
 end
 
 -- String interpolation -----------------------------------------------------
 
+-- The text a "${...}" part contributes (null gives "").
+local function piece(part, ctx, S)
+  local v = part.f(ctx, S)
+  local t = type(v)
+  if t == "string" then
+    return v
+  elseif t == "function" then
+    raise(TE, "interpolation of '" .. part.raw .. "' produced a function")
+  elseif t == "table" then
+    raise(TE, "interpolation of '" .. part.raw .. "' produced an array or object")
+  end
+  return value.join_str(v, S, 0)
+end
+
 local function interpolate(s, ctx, S)
   local p = plan(s)
   local n = p.n
-  if n == 1 and type(p[1]) == "string" then
-    return p[1]
+  if n == 1 then
+    local part = p[1]
+    if type(part) == "string" then
+      return part
+    elseif part.f then
+      return piece(part, ctx, S)
+    end
   end
   local parts = {}
   for i = 1, n do
@@ -108,21 +120,7 @@ local function interpolate(s, ctx, S)
     elseif part.err then
       error(part.err, 0)
     else
-      local v = part.f(ctx, S)
-      local t = type(v)
-      if t == "string" then
-        parts[i] = v
-      elseif t == "number" then
-        parts[i] = js_num(v)
-      elseif t == "boolean" then
-        parts[i] = v and "true" or "false"
-      elseif v == null then
-        parts[i] = ""
-      elseif t == "function" then
-        raise(TE, "interpolation of '" .. part.raw .. "' produced a function")
-      else
-        raise(TE, "interpolation of '" .. part.raw .. "' produced an array or object")
-      end
+      parts[i] = piece(part, ctx, S)
     end
   end
   local out = concat(parts, "", 1, n)
@@ -203,7 +201,10 @@ local ALLOWED = {
   ["$sort"] = { { "contains", "$sort" }, { "call", "by", 1, 1 } },
 }
 
-local function allowed(op, k)
+-- Answers are memoised per operator (bounded, like the expression cache).
+local allowed_memo, allowed_n = {}, 0
+
+local function allowed_uncached(op, k)
   for _, rule in ipairs(ALLOWED[op]) do
     local how, x = rule[1], rule[2]
     if how == "contains" then
@@ -221,12 +222,30 @@ local function allowed(op, k)
   return false
 end
 
-local function check_keys(S, t, op)
-  local keys, n = keys_of(S, t)
-  for i = 1, n do
-    if not allowed(op, keys[i]) then
+local function allowed(op, k)
+  local memo = allowed_memo[op]
+  local v = memo and memo[k]
+  if v == nil then
+    v = allowed_uncached(op, k)
+    allowed_n = allowed_n + 1
+    if allowed_n > 4096 then
+      allowed_memo, allowed_n = {}, 1
+    end
+    memo = allowed_memo[op] or {}
+    allowed_memo[op] = memo
+    memo[k] = v
+  end
+  return v
+end
+
+-- (Operator objects are looked at in `next` order; only results that
+-- depend on the order sort the keys.)
+local function check_keys(t, op)
+  local memo = allowed_memo[op]
+  for k in next, t do
+    if not (memo and memo[k]) and type(k) == "string" and not allowed(op, k) then
       local bad = {}
-      keys, n = value.sorted_keys(t)
+      local keys, n = value.sorted_keys(t)
       for j = 1, n do
         if not allowed(op, keys[j]) then
           bad[#bad + 1] = keys[j]
@@ -237,21 +256,34 @@ local function check_keys(S, t, op)
   end
 end
 
-local function count_keys(S, t)
-  local _, n = keys_of(S, t)
+local function count_keys(t)
+  local n = 0
+  for k in next, t do
+    if type(k) == "string" then
+      n = n + 1
+    end
+  end
   return n
 end
 
 -- The first key other than the given ones, in object order.
 local function other_key(S, t, a, b)
-  local keys, n = keys_of(S, t)
-  for i = 1, n do
-    local k = keys[i]
-    if k ~= a and k ~= b then
-      return k
+  local found
+  for k in next, t do
+    if k ~= a and k ~= b and type(k) == "string" then
+      if found then
+        -- more than one: the first in object order
+        local keys, n = keys_of(S, t)
+        for i = 1, n do
+          if keys[i] ~= a and keys[i] ~= b then
+            return keys[i]
+          end
+        end
+      end
+      found = k
     end
   end
-  return nil
+  return found
 end
 
 local function new_object()
@@ -282,7 +314,7 @@ local ops = {}
 -- Checks an operator's keys and returns its rendered operand, which must
 -- pass `test` (else TemplateError `msg`).
 local function operand(S, t, ctx, op, test, msg)
-  check_keys(S, t, op)
+  check_keys(t, op)
   local v = render(t[op], ctx, S)
   if not test(v) then
     raise(TE, msg)
@@ -307,7 +339,7 @@ local function array_of_objects(v)
 end
 
 ops["$eval"] = function(t, ctx, S)
-  check_keys(S, t, "$eval")
+  check_keys(t, "$eval")
   local src = t["$eval"]
   if type(src) ~= "string" then
     raise(TE, "$eval must be given a string expression")
@@ -366,7 +398,7 @@ ops["$flattenDeep"] = function(t, ctx, S)
 end
 
 ops["$fromNow"] = function(t, ctx, S)
-  check_keys(S, t, "$fromNow")
+  check_keys(t, "$fromNow")
   local v = render(t["$fromNow"], ctx, S)
   local ref = ctx.now
   local from = t.from
@@ -382,7 +414,7 @@ ops["$fromNow"] = function(t, ctx, S)
 end
 
 ops["$if"] = function(t, ctx, S)
-  check_keys(S, t, "$if")
+  check_keys(t, "$if")
   local cond = t["$if"]
   if type(cond) ~= "string" then
     raise(TE, "$if can evaluate string expressions only")
@@ -405,7 +437,7 @@ ops["$if"] = function(t, ctx, S)
 end
 
 ops["$json"] = function(t, ctx, S)
-  check_keys(S, t, "$json")
+  check_keys(t, "$json")
   local v = render(t["$json"], ctx, S)
   if value.has_function(v, S, 0) then
     raise(TE, "evaluated template contained uncalled functions")
@@ -418,7 +450,7 @@ ops["$json"] = function(t, ctx, S)
 end
 
 ops["$let"] = function(t, ctx, S)
-  check_keys(S, t, "$let")
+  check_keys(t, "$let")
   local bindings = t["$let"]
   if not is_object(bindings) then
     raise(TE, "$let value must be an object")
@@ -454,7 +486,7 @@ local COUNT = { [2] = "two", [3] = "three" }
 local function each_operator(S, t, ctx, op, spec)
   local v = operand(S, t, ctx, op, spec.objects and array_or_object or is_array,
     op .. " value must evaluate to " .. spec.what)
-  if count_keys(S, t) ~= spec.nkeys then
+  if count_keys(t) ~= spec.nkeys then
     raise(TE, op .. " must have exactly " .. COUNT[spec.nkeys] .. " properties")
   end
   local key = other_key(S, t, op, spec.skip)
@@ -554,7 +586,7 @@ end
 -- Renders the values of the conditions (keys) of a $match / $switch that
 -- are truthy, in sorted order (skipping `skip`).
 local function truthy_conditions(op, t, ctx, S, skip)
-  check_keys(S, t, op)
+  check_keys(t, op)
   local conds = t[op]
   if not is_object(conds) then
     raise(TE, op .. " can evaluate objects only")
@@ -742,11 +774,9 @@ end
 -- render ---------------------------------------------------------------------
 
 local function render_object(t, ctx, S)
-  local keys, n = keys_of(S, t)
   local op
-  for i = 1, n do
-    local k = keys[i]
-    if byte(k) == 36 and ops[k] then
+  for k in next, t do
+    if ops[k] then
       if op then
         raise(TE, "only one operator allowed")
       end
@@ -756,12 +786,15 @@ local function render_object(t, ctx, S)
   if op then
     return ops[op](t, ctx, S)
   end
+  local keys, n = keys_of(S, t)
   local out = {}
+  local path, pn = S.path, S.pn + 1
   for i = 1, n do
     local k = keys[i]
-    push(S, k)
+    path[pn] = k
+    S.pn = pn
     local v = render(t[k], ctx, S)
-    S.pn = S.pn - 1
+    S.pn = pn - 1
     if v ~= DELETE then
       if byte(k) == 36 then
         if byte(k, 2) == 36 then

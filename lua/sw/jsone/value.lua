@@ -98,13 +98,22 @@ local function kind(v)
 end
 M.kind = kind
 
+-- is_array / is_object: kind(v) == "array" / "object", on the hot path.
 local function is_array(v)
-  return type(v) == "table" and kind(v) == "array"
+  if type(v) ~= "table" then
+    return false
+  end
+  local mt = getmetatable(v)
+  return mt == array_mt or (mt ~= object_mt and classify(v) == "array")
 end
 M.is_array = is_array
 
 local function is_object(v)
-  return type(v) == "table" and kind(v) == "object"
+  if type(v) ~= "table" then
+    return false
+  end
+  local mt = getmetatable(v)
+  return mt == object_mt or (mt ~= array_mt and classify(v) == "object")
 end
 M.is_object = is_object
 
@@ -405,15 +414,42 @@ M.quote = quote
 -- UTF-16 order (json-e sees objects in insertion order; Lua tables have
 -- none, so sorted order stands in for it).
 local function is_index(k)
+  local c = byte(k)
+  if c == nil or c < 48 or c > 57 then
+    return false
+  end
   local n = #k
   if n == 1 then
-    local c = byte(k)
-    return c >= 48 and c <= 57
+    return true
   end
-  if n == 0 or n > 10 or not find(k, "^[1-9]%d*$") then
+  if n > 10 or c == 48 or not find(k, "^%d+$") then
     return false
   end
   return tonumber(k) <= 4294967294
+end
+
+-- Sorts strings in UTF-16 order: with the plain byte comparison unless a
+-- string holds a byte >= 0xEE (where UTF-8 and UTF-16 orders can differ).
+local function sort_strings(list, n)
+  if n < 2 then
+    return
+  end
+  if bytes_ok then
+    for i = 1, n do
+      if find(list[i], "[\238-\244]") then
+        sort(list, str_lt)
+        return
+      end
+    end
+    sort(list)
+  else
+    sort(list, str_lt)
+  end
+end
+M.sort_strings = sort_strings
+
+local function by_number(a, b)
+  return tonumber(a) < tonumber(b)
 end
 
 local function object_keys(t)
@@ -430,15 +466,11 @@ local function object_keys(t)
       end
     end
   end
-  if no > 1 then
-    sort(other, str_lt)
-  end
+  sort_strings(other, no)
   if not idx then
     return other, no
   end
-  sort(idx, function(a, b)
-    return tonumber(a) < tonumber(b)
-  end)
+  sort(idx, by_number)
   for i = 1, no do
     idx[ni + i] = other[i]
   end
@@ -455,9 +487,7 @@ local function sorted_keys(t)
       out[n] = k
     end
   end
-  if n > 1 then
-    sort(out, str_lt)
-  end
+  sort_strings(out, n)
   return out, n
 end
 M.sorted_keys = sorted_keys
@@ -540,10 +570,15 @@ local function has_function(v, S, depth, fix)
   charge(S, 1)
   local arr = fix and is_array(v)
   for k, x in next, v do
-    if x == DELETE and arr then
-      v[k] = setmetatable({}, object_mt)
-    elseif type(x) == "table" or type(x) == "function" then
-      if has_function(x, S, depth + 1, fix) then
+    local tx = type(x)
+    if tx == "function" then
+      return true
+    elseif tx == "table" then
+      if x == DELETE then
+        if arr then
+          v[k] = setmetatable({}, object_mt)
+        end
+      elseif has_function(x, S, depth + 1, fix) then
         return true
       end
     end
