@@ -239,8 +239,14 @@ describe("sw.proc", function()
 
     it("gives the child /dev/null on stdin and default signal dispositions", async(function()
       -- The worker ignores SIGPIPE; its children must not inherit that.
+      -- libuv resets signals 1-31 between fork and exec; a real-time signal
+      -- some library of the parent ignores would be inherited, so only the
+      -- standard signals are compared.
       local st = proc.run(sh("readlink /proc/$$/fd/0; grep SigIgn /proc/self/status"))
-      assert.are.same({ code = 0, stdout = "/dev/null\nSigIgn:\t0000000000000000\n", stderr = "" }, st)
+      local mask = st.stdout:match("SigIgn:\t(%x+)")
+      assert.are.equal(0, tonumber(mask, 16) & 0x7fffffff)
+      assert.are.same({ code = 0, stderr = "" }, { code = st.code, stderr = st.stderr })
+      assert.are.equal("/dev/null\n", st.stdout:match("^[^\n]*\n"))
     end))
 
     it("passes no descriptor of the worker but 0, 1 and 2", async(function()
