@@ -1,0 +1,190 @@
+-- sw.cot.v2.fetch: where chain-of-trust v2 gets its remote inputs.
+--
+-- The v2 module never does I/O itself: it calls an `inputs` table
+--
+--   inputs = {
+--     fetch_text = function(url, headers) -> text | nil, message,
+--     fetch_artifact = function(task_id, name) -> text | nil, message,
+--     urls = { hg = ..., github_raw = ..., github_api = ..., projects = ... },
+--     cache = {},          -- optional, url -> text, shared between calls
+--   }
+--
+-- URLs are built exactly as the Python worker builds them (canonical:
+-- https://hg.mozilla.org/..., https://raw.githubusercontent.com/...,
+-- https://api.github.com/..., project_configuration_url) and then rebased
+-- on `urls` (tests point them at a loopback server). This module also
+-- makes the two usual `inputs`: over sw.http, and over the verified
+-- artifacts the chain-of-trust engine downloaded into work_dir/cot/.
+local json = require("sw.json")
+local yaml = require("sw.yaml")
+local log = require("sw.log")
+local common = require("sw.cot.v2.common")
+
+local M = {}
+
+local type, format = type, string.format
+local fail = common.fail
+
+M.CANONICAL = {
+  hg = "https://hg.mozilla.org",
+  github_raw = "https://raw.githubusercontent.com",
+  github_api = "https://api.github.com",
+}
+
+-- Most bytes accepted for one remote input.
+M.MAX_BODY = 64 * 1024 * 1024
+
+-- rebase(inputs, url) -> url with a canonical base replaced by the one
+-- configured in inputs.urls (hg, github_raw, github_api).
+function M.rebase(inputs, url)
+  local urls = inputs.urls
+  if type(urls) ~= "table" then
+    return url
+  end
+  for key, canonical in pairs(M.CANONICAL) do
+    local base = urls[key]
+    if type(base) == "string" and base ~= canonical and
+        (url == canonical or url:sub(1, #canonical + 1) == canonical .. "/") then
+      return (base:gsub("/+$", "")) .. url:sub(#canonical + 1)
+    end
+  end
+  return url
+end
+
+-- text(S, url, what[, headers]) -> body. Fails (code "fetch") naming what
+-- and the URL. Bodies without headers are memoised in inputs.cache (or a
+-- per-call table), so projects.yml is fetched once per verification.
+function M.text(S, url, what, headers)
+  local inputs = S.inputs
+  local real = M.rebase(inputs, url)
+  local cache = S.cache
+  if not headers and cache[real] then
+    return cache[real]
+  end
+  log.info("cot v2: fetching " .. what, { url = real })
+  local body, err = inputs.fetch_text(real, headers)
+  if type(body) ~= "string" then
+    fail("fetch", "can't fetch %s from %s: %s", what, real, tostring(err or "no text"))
+  end
+  if not headers then
+    cache[real] = body
+  end
+  return body
+end
+
+-- artifact(S, task_id, name) -> text of an artifact of task_id.
+function M.artifact(S, task_id, name)
+  log.info("cot v2: reading an artifact", { task = task_id, name = name })
+  local body, err = S.inputs.fetch_artifact(task_id, name)
+  if type(body) ~= "string" then
+    fail("fetch", "can't get %s of task %s: %s", name, task_id, tostring(err or "no text"))
+  end
+  return body
+end
+
+function M.json(text, what, where)
+  local v, err = json.decode(text)
+  if v == nil then
+    fail("parse", "%s from %s is not valid JSON: %s", what, where, tostring(err))
+  end
+  return v
+end
+
+function M.yaml(text, what, where)
+  local v, err = yaml.load(text)
+  if v == nil then
+    fail("parse", "%s from %s is not valid YAML: %s", what, where, tostring(err))
+  end
+  return v
+end
+
+-- mapping(S, url, what[, headers]) -> the YAML (or JSON) mapping at url,
+-- and the URL it was fetched from.
+function M.mapping(S, url, what, headers)
+  local where = M.rebase(S.inputs, url)
+  local doc = M.yaml(M.text(S, url, what, headers), what, where)
+  if not common.is_object(doc) then
+    fail("input", "%s from %s is not a mapping", what, where)
+  end
+  return doc, where
+end
+
+-- Inputs over sw.http ----------------------------------------------------
+
+-- http_inputs(opts) -> inputs. Must be used inside a sw.sched task.
+--   opts.urls: rebasing table (see above)
+--   opts.queue: the Queue API base for artifacts, e.g.
+--     https://firefox-ci-tc.services.mozilla.com/api/queue/v1 (default from
+--     opts.root_url)
+--   opts.attempts (default 5), opts.retry_delay (seconds, default 1,
+--     doubled per attempt, at most 15), opts.timeout (seconds, default 60).
+-- GET only; 200 is success; 404 and other 4xx fail at once; 5xx and
+-- connection failures are retried.
+function M.http_inputs(opts)
+  opts = opts or {}
+  local http = require("sw.http")
+  local sched = require("sw.sched")
+  local attempts = opts.attempts or 5
+  local delay0 = opts.retry_delay or 1
+  local timeout = opts.timeout or 60
+  local queue = opts.queue
+  if not queue and opts.root_url then
+    queue = (opts.root_url:gsub("/+$", "")) .. "/api/queue/v1"
+  end
+
+  local function get(url, headers)
+    local last
+    for attempt = 1, attempts do
+      local res, msg = http.request({
+        url = url,
+        headers = headers,
+        timeout = timeout,
+        max_body = M.MAX_BODY,
+      })
+      if res and res.status == 200 then
+        return res.body
+      end
+      if res then
+        last = format("HTTP %d", res.status)
+        if res.status < 500 then
+          return nil, last
+        end
+      else
+        last = msg
+      end
+      if attempt < attempts then
+        local d = delay0 * 2 ^ (attempt - 1)
+        sched.sleep(d > 15 and 15 or d)
+      end
+    end
+    return nil, last
+  end
+
+  return {
+    urls = opts.urls,
+    fetch_text = get,
+    fetch_artifact = function(task_id, name)
+      if not queue then
+        return nil, "no Queue URL configured"
+      end
+      return get(format("%s/task/%s/artifacts/%s", queue, common.encode_component(task_id),
+        common.encode_component(name)))
+    end,
+  }
+end
+
+-- file_artifacts(work_dir) -> fetch_artifact reading
+-- work_dir/cot/TASK_ID/NAME: the artifacts the engine already downloaded
+-- and checked against the decision task's chain-of-trust.json (phase 4).
+function M.file_artifacts(work_dir)
+  local fs = require("sw.fs")
+  return function(task_id, name)
+    local path, err = fs.safe_join(work_dir, "cot/" .. task_id .. "/" .. name)
+    if not path then
+      return nil, err
+    end
+    return fs.read_file(path, M.MAX_BODY)
+  end
+end
+
+return M
