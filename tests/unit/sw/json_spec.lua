@@ -302,6 +302,12 @@ describe("sw.json", function()
         "parse",
         json.decode_file(dir .. "/bad.json")
       )
+      -- Not a regular file: read whole, not in chunks.
+      assert_fails(
+        "json: /dev/null: line 1 column 1 (byte 0): unexpected end of input",
+        "parse",
+        json.decode_file("/dev/null")
+      )
       write(dir .. "/empty.json", "")
       assert_fails(
         "json: " .. dir .. "/empty.json: line 1 column 1 (byte 0): unexpected end of input",
