@@ -127,6 +127,7 @@ local function interpolate(s, ctx, S)
   if #out > S.max_string then
     raise(TE, "string longer than the string limit (" .. S.max_string .. " bytes)")
   end
+  value.charge_bytes(S, #out)
   return out
 end
 
@@ -728,12 +729,18 @@ ops["$sort"] = function(t, ctx, S)
   if ty ~= "number" and ty ~= "string" then
     raise(TE, SORT_TYPE)
   end
+  local bytes = 0
   for i = 2, n do
     if type(tags[i]) ~= ty then
       raise(TE, SORT_TYPE)
     end
+    if ty == "string" then
+      bytes = bytes + #tags[i]
+    end
   end
+  -- n log n comparisons
   charge(S, n)
+  value.charge_bytes(S, bytes * math.max(1, math.ceil(math.log(n, 2))))
   local order = {}
   for i = 1, n do
     order[i] = i
@@ -890,6 +897,7 @@ function M.render(template, context, opts)
     pn = 0,
     path = {},
     keys = {},
+    text = {},
     max_depth = opt(opts, "max_depth"),
     max_work = opt(opts, "max_work"),
     max_string = opt(opts, "max_string"),

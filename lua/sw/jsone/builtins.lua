@@ -64,7 +64,8 @@ local function test_of(spec)
   end
 end
 
--- define(name, {args = {...type specs}, min = n, variadic = spec, invoke})
+-- define(name, {args = {...type specs}, min = n, variadic = spec, invoke,
+--                memoised = true when string arguments are not rescanned})
 -- mirrors json-e's argument checking: too few arguments, fewer than `min`,
 -- or an argument of the wrong type raise BuiltinError. (json-e crashes
 -- with a TypeError on extra arguments to a non-variadic builtin; here that
@@ -78,6 +79,7 @@ local function define(name, spec)
   local min_args = spec.min
   local variadic = spec.variadic and test_of(spec.variadic)
   local invoke = spec.invoke
+  local scans = not spec.memoised -- works through its string arguments
   local fn = function(S, ctx, args, n)
     if not variadic and n < ntests then
       bad(name)
@@ -87,8 +89,12 @@ local function define(name, spec)
     end
     for i = 1, n do
       local t = tests[i] or variadic
-      if not t or not t(args[i]) then
+      local a = args[i]
+      if not t or not t(a) then
         bad(name)
+      end
+      if scans and type(a) == "string" then
+        value.charge_bytes(S, #a)
       end
     end
     return invoke(S, ctx, args, n)
@@ -198,60 +204,69 @@ define("range", {
 -- Strings ------------------------------------------------------------------
 
 local unicase
+local ascii_lower, ascii_upper
 
--- Maps each code point through tbl (lower or upper); Greek capital sigma
--- becomes final sigma when it ends a word, as JavaScript does.
-local function map_case(s, which)
-  unicase = unicase or require("sw.jsone.unicase")
-  local tbl = unicase[which]
-  local other = unicase[which == "lower" and "upper" or "lower"]
-  local cps = {}
-  for _, cp in utf8.codes(s) do
-    cps[#cps + 1] = cp
+local function cased(cp)
+  if cp == nil then
+    return false
+  elseif cp < 128 then
+    return (cp >= 65 and cp <= 90) or (cp >= 97 and cp <= 122)
   end
-  local function cased(cp)
-    if cp == nil then
-      return false
-    end
-    if cp < 128 then
-      return (cp >= 65 and cp <= 90) or (cp >= 97 and cp <= 122)
-    end
-    return tbl[cp] ~= nil or other[cp] ~= nil
-  end
-  local out = {}
-  for i, cp in ipairs(cps) do
-    if cp < 128 then
-      if which == "lower" then
-        out[i] = (cp >= 65 and cp <= 90) and string.char(cp + 32) or string.char(cp)
-      else
-        out[i] = (cp >= 97 and cp <= 122) and string.char(cp - 32) or string.char(cp)
-      end
-    elseif cp == 0x3A3 and which == "lower" and cased(cps[i - 1]) and not cased(cps[i + 1]) then
-      out[i] = "\u{3C2}"
-    else
-      out[i] = tbl[cp] or utf8.char(cp)
-    end
-  end
-  return concat(out)
+  return unicase.lower[cp] ~= nil or unicase.upper[cp] ~= nil
 end
 
-local function case_fn(which, ascii)
-  return function(_, _, a)
+-- The code point that ends just before byte i of s, or nil.
+local function cp_before(s, i)
+  local j = i - 1
+  while j > 0 do
+    local c = byte(s, j)
+    if c < 0x80 or c >= 0xC0 then
+      return utf8.codepoint(s, j)
+    end
+    j = j - 1
+  end
+  return nil
+end
+
+-- JavaScript's toLowerCase / toUpperCase of a valid UTF-8 string: ASCII by
+-- `ascii` (which keeps every byte in place), then each multi-byte character
+-- through the Unicode tables. A Greek capital sigma becomes final sigma when
+-- a cased letter comes before it and none after.
+local function map_case(s, which, ascii)
+  unicase = unicase or require("sw.jsone.unicase")
+  local tbl = unicase[which]
+  return (ascii(s):gsub("()([\194-\244][\128-\191]*)", function(pos, ch)
+    local cp = utf8.codepoint(ch)
+    if cp == 0x3A3 and which == "lower" then
+      local after = pos + #ch
+      if cased(cp_before(s, pos)) and not (after <= #s and cased(utf8.codepoint(s, after))) then
+        return "\u{3C2}"
+      end
+    end
+    return tbl[cp]
+  end))
+end
+
+local function case_fn(which)
+  return function(S, _, a)
     local s = a[1]
+    local ascii = which == "lower" and ascii_lower or ascii_upper
     if not find(s, "[\128-\255]") or not utf8.len(s) then
       return ascii(s)
     end
-    return map_case(s, which)
+    -- a callback per character: much more work than a scan
+    value.charge_bytes(S, #s * 8)
+    return map_case(s, which, ascii)
   end
 end
 
-local function ascii_lower(s)
+function ascii_lower(s)
   return (s:gsub("%u", function(c)
     return string.char(byte(c) + 32)
   end))
 end
 
-local function ascii_upper(s)
+function ascii_upper(s)
   return (s:gsub("%l", function(c)
     return string.char(byte(c) - 32)
   end))
@@ -264,8 +279,8 @@ if c_ctype == "C" or c_ctype == "POSIX" then
   ascii_lower, ascii_upper = string.lower, string.upper
 end
 
-define("lowercase", { args = { "string" }, invoke = case_fn("lower", ascii_lower) })
-define("uppercase", { args = { "string" }, invoke = case_fn("upper", ascii_upper) })
+define("lowercase", { args = { "string" }, invoke = case_fn("lower") })
+define("uppercase", { args = { "string" }, invoke = case_fn("upper") })
 
 define("str", {
   args = { "string|number|boolean|null" },
@@ -330,10 +345,11 @@ define("number", {
 
 define("len", {
   args = { "string|array" },
-  invoke = function(_, _, a)
+  memoised = true, -- value.text charges the first scan of a long string
+  invoke = function(S, _, a)
     local x = a[1]
     if type(x) == "string" then
-      return value.ulen(x)
+      return (value.text(S, x))
     end
     return #x
   end,
@@ -369,13 +385,23 @@ define("split", {
       sep = js_num(sep)
     end
     local out, n = {}, 0
+    local function too_long()
+      raise("TemplateError", "split() result longer than the array limit ("
+        .. S.max_array .. ")")
+    end
     if sep == "" then
+      if #s > S.max_array and (value.text(S, s)) > S.max_array then
+        too_long()
+      end
       out, n = value.chars(s)
     else
       local i = 1
       while true do
         local j, e = find(s, sep, i, true)
         n = n + 1
+        if n > S.max_array then
+          too_long()
+        end
         if not j then
           out[n] = sub(s, i)
           break
@@ -383,10 +409,6 @@ define("split", {
         out[n] = sub(s, i, j - 1)
         i = e + 1
       end
-    end
-    if n > S.max_array then
-      raise("TemplateError", "split() result longer than the array limit ("
-        .. S.max_array .. ")")
     end
     charge(S, n)
     return setmetatable(out, array_mt)

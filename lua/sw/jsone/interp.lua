@@ -16,7 +16,7 @@ local math_type, tointeger = math.type, math.tointeger
 local null, array_mt, object_mt = value.null, value.array_mt, value.object_mt
 local raise, norm, truthy, equal = value.raise, value.norm, value.truthy, value.equal
 local is_array, is_object, is_integer = value.is_array, value.is_object, value.is_integer
-local str_lt, charge = value.str_lt, value.charge
+local str_lt, charge, charge_bytes = value.str_lt, value.charge, value.charge_bytes
 local is_builtin = builtins.is_builtin
 
 local IE = "InterpreterError"
@@ -166,6 +166,7 @@ local function compile_binary(n)
       if ta == "number" and tb == "number" then
         return num(a + 0.0, b + 0.0)
       elseif ta == "string" and tb == "string" then
+        charge_bytes(S, #a)
         return str(a, b)
       end
       expectation(opname, msg)
@@ -192,6 +193,7 @@ local function compile_binary(n)
         if type(a) ~= "string" then
           expectation("Infix: in-string", "string on left side")
         end
+        charge_bytes(S, #b * (#a < 64 and 1 or 16))
         return find(b, a, 1, true) ~= nil
       elseif not is_array(b) then
         expectation("Infix: in", "Array, string, or object on right side")
@@ -222,11 +224,7 @@ local function index_or_slice(v, interval, a, b, S)
   local chars
   if type(v) == "string" then
     s = v
-    if value.is_ascii(v) then
-      len = #v
-    else
-      chars, len = value.chars(v)
-    end
+    len, chars = value.text(S, v, true)
   elseif is_array(v) then
     len = #v
   else

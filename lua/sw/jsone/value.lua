@@ -310,11 +310,31 @@ local function chars(s)
 end
 M.chars = chars
 
-function M.ulen(s)
-  if is_ascii(s) then
-    return #s
+-- text(S, s[, need_chars]) -> length in code points, and (with need_chars,
+-- unless s is ASCII so bytes are code points) the array of its characters.
+-- Long strings are analysed once per render (S.text) and the scan is
+-- charged to the render's work.
+function M.text(S, s, need_chars)
+  local n = #s
+  local memo
+  if n > 64 then
+    memo = S.text[s]
+    if memo and (memo.ascii or memo.chars or not need_chars) then
+      return memo.len, memo.chars
+    end
   end
-  return utf8_len(s) or #s
+  if not memo then
+    memo = { ascii = is_ascii(s) }
+    memo.len = memo.ascii and n or utf8_len(s) or n
+    if n > 64 then
+      M.charge_bytes(S, n)
+      S.text[s] = memo
+    end
+  end
+  if need_chars and not memo.ascii then
+    memo.chars = chars(s)
+  end
+  return memo.len, memo.chars
 end
 
 -- JavaScript's \s (WhiteSpace and LineTerminator): ASCII ones plus these.
@@ -504,6 +524,14 @@ local function charge(S, n)
 end
 M.charge = charge
 
+-- Work for scanning a string: one unit per 64 bytes.
+local function charge_bytes(S, n)
+  if n >= 64 then
+    charge(S, n >> 6)
+  end
+end
+M.charge_bytes = charge_bytes
+
 local MAX_DATA_DEPTH = 1000
 M.MAX_DATA_DEPTH = MAX_DATA_DEPTH
 
@@ -517,6 +545,9 @@ local function equal(a, b, S, depth)
   if ta == "number" then
     return tb == "number" and a + 0.0 == b + 0.0
   elseif ta ~= "table" or tb ~= "table" then
+    if ta == "string" and tb == "string" then
+      charge_bytes(S, #a)
+    end
     return a == b
   end
   if depth > MAX_DATA_DEPTH then
@@ -593,6 +624,7 @@ local function stringify(v, S, out, n, depth)
   if t == "string" then
     n = n + 1
     out[n] = quote(v)
+    charge_bytes(S, #v)
   elseif t == "number" then
     n = n + 1
     if v ~= v or v == huge or v == -huge then
