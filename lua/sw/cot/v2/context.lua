@@ -8,7 +8,6 @@
 --   S.config                   the resolved worker config
 --   S.inputs, S.cache          where remote inputs come from (sw.cot.v2.fetch)
 --   S.tasks_for                checked against valid_tasks_for
---   S.prefix                   "name taskId: " for messages
 local json = require("sw.json")
 local jsone = require("sw.jsone")
 local common = require("sw.cot.v2.common")
@@ -29,6 +28,11 @@ end
 
 -- Required decision environment ------------------------------------------
 
+-- "decision task <id>: ", for messages about the decision's env.
+local function dwho(S)
+  return "decision task " .. S.decision_task_id .. ": "
+end
+
 local function need(v, S, task_name, key)
   if v == nil then
     fail("input", "%s task %s: payload.env.%s is missing", task_name,
@@ -38,12 +42,12 @@ local function need(v, S, task_name, key)
 end
 
 local function decision_repo(S)
-  return need(common.head_repository(S.decision, prefix(S), "decision task: "), S, "decision",
+  return need(common.head_repository(S.decision, prefix(S), dwho(S)), S, "decision",
     prefix(S) .. "_HEAD_REPOSITORY")
 end
 
 local function decision_rev(S)
-  return need(common.head_rev(S.decision, prefix(S), "decision task: "), S, "decision",
+  return need(common.head_rev(S.decision, prefix(S), dwho(S)), S, "decision",
     prefix(S) .. "_HEAD_REV")
 end
 
@@ -89,9 +93,10 @@ function M.source_url(S, task, who, task_id)
   end
   local p = prefix(S)
   local label = p .. "_HEAD_REPOSITORY"
-  local repo = common.head_repository(task, p, who .. " task: ")
+  local tw = who .. " task " .. task_id .. ": "
+  local repo = common.head_repository(task, p, tw)
   if S.config.cot_product == "enterprise" then
-    local comm = common.head_repository(task, "COMM", who .. " task: ")
+    local comm = common.head_repository(task, "COMM", tw)
     if comm then
       repo, label = comm, "COMM_HEAD_REPOSITORY"
     end
@@ -295,7 +300,7 @@ local function hg_context(S, ctx)
     ctx.task = null
   elseif tf == "hg-push" then
     local info = M.push_info(S)
-    local comment = env(S.decision, "GECKO_COMMIT_MSG", "decision task: ") or " "
+    local comment = env(S.decision, "GECKO_COMMIT_MSG", dwho(S)) or " "
     local allowed = { [" "] = true }
     local i = info.comment:find("try:", 1, true)
     if i then
@@ -406,7 +411,7 @@ local function git_cron(S, ctx)
   local repo, owner, name = github_repo(S)
   local p = prefix(S)
   local rev = decision_rev(S)
-  local branch = common.head_branch(S.decision, p, "decision task: ")
+  local branch = common.head_branch(S.decision, p, dwho(S))
   ctx.cron = M.cron(S.decision, "decision task", S.decision_task_id)
   ctx.event = object({
     repository = object({
@@ -418,9 +423,9 @@ local function git_cron(S, ctx)
     release = object({
       tag_name = rev,
       target_commitish = or_null(branch),
-      published_at = or_null(common.push_date_time(S.decision, p, "decision task: ")),
+      published_at = or_null(common.push_date_time(S.decision, p, dwho(S))),
     }),
-    sender = object({ login = common.triggered_by(S.decision, p, "decision task: ") or "TaskclusterHook" }),
+    sender = object({ login = common.triggered_by(S.decision, p, dwho(S)) or "TaskclusterHook" }),
   })
   ctx.repository = object({ url = repo, project = name, level = M.scm_level(S, name), type = "git" })
   ctx.push = object({ revision = rev, branch = or_null(branch) })
@@ -428,7 +433,7 @@ end
 
 local function github_pull_request(S, ctx)
   local p = prefix(S)
-  local who = "decision task: "
+  local who = dwho(S)
   local head = common.normalise_git_url(decision_repo(S))
   local base = common.base_repository(S.decision, p, who)
   base = base and common.normalise_git_url(base)
@@ -468,7 +473,7 @@ end
 
 local function github_push(S, ctx)
   local p = prefix(S)
-  local who = "decision task: "
+  local who = dwho(S)
   local repo = common.normalise_git_url(decision_repo(S))
   local owner, name = common.github_owner_and_name(repo, "decision task " .. S.decision_task_id .. ": "
     .. p .. "_HEAD_REPOSITORY")

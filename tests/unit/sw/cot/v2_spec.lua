@@ -648,6 +648,13 @@ describe("sw.cot.v2", function()
         .. " is not a mapping")
     end)
 
+    it("needs env values to be strings", function()
+      local args = hg_push_case()
+      args.task.payload.env.GECKO_HEAD_REV = 42
+      assert_fails(args, "input", "decision " .. HG_PUSH_ID .. ": decision task " .. HG_PUSH_ID
+        .. ": payload.env.GECKO_HEAD_REV is not a string")
+    end)
+
     it("refuses a repository on another VCS server", function()
       local args = hg_push_case()
       args.task.payload.env.GECKO_HEAD_REPOSITORY = "https://unknown.server/fake-mozilla-central"
