@@ -58,6 +58,12 @@ function M.run(config, credentials, opts)
   local term = sched.on_signal("SIGTERM", function()
     if w.stopping then
       log.warn("second SIGTERM: exiting now")
+      -- The script runs in its own session: it would outlive us, still
+      -- writing into artifact_dir, unless its group goes now.
+      local p = w.current and w.current.proc
+      if p then
+        p:kill("SIGKILL")
+      end
       os.exit(1)
     end
     log.info("SIGTERM received; shutting down")
