@@ -23,8 +23,13 @@ local function load_signer(config)
 end
 M.load_signer = load_signer
 
--- Sleeps up to seconds, returning early when w.wake() is called.
+-- Sleeps up to seconds, returning early when w.wake() is called, and at
+-- once when a signal already asked the worker to stop (one that came
+-- during claimWork found no sleep to cut short).
 local function interruptible_sleep(w, seconds)
+  if w.stopping or w.draining then
+    return
+  end
   local sleeper = sched.spawn(sched.sleep, seconds)
   w.sleeper = sleeper
   sleeper:wait()

@@ -113,6 +113,23 @@ describe("worker: signals", function()
     assert.are.same({ code = 0 }, w2:stop())
   end)
 
+  it("SIGUSR1 and SIGTERM during an empty claimWork exit 0 without sleeping poll_interval", function()
+    -- claimWork answers 2 s late and finds nothing; a worker that then
+    -- slept its poll_interval of 600 s would miss the wait below.
+    fx:set_faults({ seed = 1, rules = { claimWork = { latencyMs = 2000 } } })
+    for _, sig in ipairs({ "SIGUSR1", "SIGTERM" }) do
+      local before = fx:stats().requests.claimWork or 0
+      local w = env:start_worker({ worker_id = "poll" .. sig:lower(), config = { poll_interval = 600 } })
+      assert(worker_env.poll(30, function()
+        return (fx:stats().requests.claimWork or 0) > before
+      end))
+      assert(w:kill(sig))
+      assert.are.same({ code = 0 }, w:wait(60))
+      assert.truthy(w:log():find("scriptworker stopped tasks=0", 1, true), w:log())
+    end
+    fx:set_faults(nil)
+  end)
+
   it("SIGUSR1 and SIGTERM while idle exit 0", function()
     for _, sig in ipairs({ "SIGUSR1", "SIGTERM" }) do
       local w = env:start_worker({ worker_id = "idle" .. sig:lower() })
