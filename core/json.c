@@ -929,7 +929,7 @@ static int decode_options(lua_State* L, int idx) {
 #define JSON_CHUNK (1u << 20)
 
 /* Push the decoder (to-be-closed) and the two metatables. */
-static json_decoder* new_decoder(lua_State* L, int max_depth, size_t size) {
+static json_decoder* new_decoder(lua_State* L, int max_depth) {
   json_decoder* d = (json_decoder*)lua_newuserdatauv(L, sizeof(*d), 0);
   memset(d, 0, sizeof(*d));
   d->fd = -1;
@@ -954,11 +954,15 @@ static json_decoder* new_decoder(lua_State* L, int max_depth, size_t size) {
   luaL_getmetatable(L, JSON_OBJECT_MT);
   d->mt_object = lua_gettop(L);
   d->top = lua_gettop(L);
-  if (size >= JSON_PAUSE_GC_AT && lua_gc(L, LUA_GCISRUNNING)) {
-    lua_gc(L, LUA_GCSTOP);
+  return d;
+}
+
+static void pause_gc(json_decoder* d, size_t size) {
+  if (size >= JSON_PAUSE_GC_AT && !d->gc_stopped &&
+      lua_gc(d->L, LUA_GCISRUNNING)) {
+    lua_gc(d->L, LUA_GCSTOP);
     d->gc_stopped = 1;
   }
-  return d;
 }
 
 /* json.decode(text[, {max_depth = N}]) -> value | nil, msg, "parse" */
@@ -967,7 +971,8 @@ static int json_decode(lua_State* L) {
   const char* text = luaL_checklstring(L, 1, &len);
   int max_depth = decode_options(L, 2);
   lua_settop(L, 2);
-  json_decoder* d = new_decoder(L, max_depth, len);
+  json_decoder* d = new_decoder(L, max_depth);
+  pause_gc(d, len);
   d->text = (const unsigned char*)text;
   d->len = len;
   return decode_text(L, d, NULL);
@@ -1078,20 +1083,20 @@ static int json_decode_file(lua_State* L) {
   const char* path = luaL_checkstring(L, 1);
   int max_depth = decode_options(L, 2);
   lua_settop(L, 2);
-  int fd;
+  json_decoder* d = new_decoder(L, max_depth); /* before open: it may raise */
   do {
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-  } while (fd < 0 && errno == EINTR);
-  if (fd < 0) {
+    d->fd = open(path, O_RDONLY | O_CLOEXEC);
+  } while (d->fd < 0 && errno == EINTR);
+  if (d->fd < 0) {
     int err = errno;
     lua_pushfstring(L, "json: %s", path);
     return sw_fail_errno(L, lua_tostring(L, -1), err);
   }
+  int fd = d->fd;
   struct stat st;
   int regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
   size_t size = regular && st.st_size > 0 ? (size_t)st.st_size : 0;
-  json_decoder* d = new_decoder(L, max_depth, size);
-  d->fd = fd;
+  pause_gc(d, size);
   int err = -1;
   if (regular) {
     err = decode_stream(d);

@@ -264,6 +264,18 @@ describe("sw.json", function()
       end, "bad argument #2 to 'decode' (option 'max_depth' must be an integer from 1 to 10000)")
     end)
 
+    it("leaves the collector as it found it after big inputs", function()
+      local big = "[" .. string.rep('"0123456789",', 100000) .. "0]"
+      assert.are.equal(100001, #json.decode(big))
+      assert.is_true(collectgarbage("isrunning"))
+      assert.is_nil(json.decode(big .. "x"))
+      assert.is_true(collectgarbage("isrunning"))
+      collectgarbage("stop")
+      assert.are.equal(100001, #json.decode(big))
+      assert.is_false(collectgarbage("isrunning"))
+      collectgarbage("restart")
+    end)
+
     it("decodes many documents one after another", function()
       for i = 1, 2000 do
         assert.are.equal(i, json.decode(string.format('{"i": %d}', i)).i)
