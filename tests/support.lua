@@ -20,6 +20,12 @@ function M.read(path)
   return s
 end
 
+function M.write(path, data)
+  local f = assert(io.open(path, "wb"))
+  assert(f:write(data))
+  assert(f:close())
+end
+
 function M.tmpdir()
   local p = os.tmpname()
   os.remove(p)

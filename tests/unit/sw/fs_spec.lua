@@ -16,11 +16,7 @@ local function fails(msg, code, ...)
   assert.are.same({ n = 3, nil, msg, code }, table.pack(...))
 end
 
-local function write(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
+local write = support.write
 
 local function sh(cmd)
   assert(os.execute(cmd), cmd)

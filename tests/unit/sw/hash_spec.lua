@@ -30,11 +30,7 @@ local function pseudo_random(n)
   return table.concat(parts) .. string.rep("z", n % 4)
 end
 
-local function write(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
+local write = support.write
 
 describe("sw.hash", function()
   local dir

@@ -18,11 +18,7 @@ local function sha256_file(path)
   return sh("sha256sum '" .. path .. "'"):match("^(%x+)")
 end
 
-local function write_file(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
+local write_file = support.write
 
 -- A plain coroutine is not a task: returns the error it raised.
 local function outside(fn)

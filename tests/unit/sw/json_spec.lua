@@ -15,11 +15,7 @@ local function assert_fails(expected_msg, expected_code, v, msg, code)
   assert.are.equal(expected_code, code)
 end
 
-local function write(path, data)
-  local f = assert(io.open(path, "wb"))
-  assert(f:write(data))
-  assert(f:close())
-end
+local write = support.write
 
 -- Splits the "==> path <==" sections of a fixture file.
 local function sections(text)

@@ -5,11 +5,7 @@ local async = support.async
 
 local fixtures = support.root .. "/tests/unit/sw/fixtures/"
 
-local function write(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
+local write = support.write
 
 local function read_or_nil(path)
   local f = io.open(path, "rb")

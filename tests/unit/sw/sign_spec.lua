@@ -11,11 +11,7 @@ local function unhex(s)
   end))
 end
 
-local function write(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
+local write = support.write
 
 local function mode_of(path)
   local p = io.popen("stat -c %a '" .. path .. "'")
