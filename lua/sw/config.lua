@@ -178,7 +178,8 @@ function M.check(config, path, defaults)
     if default == nil then
       messages[#messages + 1] = string.format("%s: unknown key %s", path, short(key))
     elseif value == json.null then
-      if key ~= "cot_product" and not is_by_product(default) then
+      -- credentials: load() says where it looked instead
+      if key ~= "cot_product" and key ~= "credentials" and not is_by_product(default) then
         messages[#messages + 1] = string.format("%s: %s: must not be null", path, key)
       end
     elseif value == "..." then
