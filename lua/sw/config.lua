@@ -140,6 +140,10 @@ function M.read_worker_creds(env)
   return nil
 end
 
+-- Keys whose values are secrets: a message names their type, never their
+-- value (the log's redaction does not see start-up errors).
+M.SECRET_KEYS = { credentials = true, github_oauth_token = true }
+
 local function check_type(path, key, value, default, messages)
   if value == nil or value == json.null then
     return
@@ -153,7 +157,7 @@ local function check_type(path, key, value, default, messages)
   -- where a float is expected.
   if want ~= got and not (want == "float" and got == "int") then
     messages[#messages + 1] = string.format(
-      "%s: %s: expected %s, got %s %s", path, key, want, got, short(value))
+      "%s: %s: expected %s, got %s%s", path, key, want, got, M.SECRET_KEYS[key] and "" or (" " .. short(value)))
   end
 end
 
@@ -298,6 +302,11 @@ function M.load(path, opts)
         messages[#messages + 1] = string.format("%s: credentials.%s: needs to be defined (from %s)",
           path, k, tostring(creds_source))
       end
+    end
+    local cert = creds.certificate
+    if cert ~= nil and cert ~= json.null and type(cert) ~= "string" then
+      messages[#messages + 1] = string.format("%s: credentials.certificate: expected str, got %s (from %s)",
+        path, pytype(cert), tostring(creds_source))
     end
   end
   if #messages > 0 then
