@@ -132,7 +132,7 @@ describe("worker: secrets", function()
     assert.are.equal("failed", env:wait_resolved(failing).state)
     -- Two hours later (the Queue's clock), the run's certificate and claim
     -- have expired: reclaim and upload calls are refused.
-    local id = env:create_task({ collect_creds = 3, sleep_run0 = 600 })
+    local id = env:create_task({ collect_creds = 3, run0 = { sleep = 600 } })
     ids[#ids + 1] = id
     assert(env:wait_script(id, 0))
     sched.run(sched.sleep, 1)

@@ -1,0 +1,64 @@
+-- The worker binary against the local Queue when the task script cannot
+-- start (its executable is missing: internal-error, the reason in the
+-- task's log) or crashes (killed by a signal: failed, as in the Python
+-- worker); either way the worker goes on to the next task.
+local fs = require("sw.fs")
+local worker_env = require("integration.fixtures.worker_env")
+local support_queue = worker_env.support_queue
+
+describe("worker: a script that cannot start or crashes", function()
+  local fx, env, worker, exe
+
+  setup(function()
+    fx = support_queue.start({ poll_seconds = 1 })
+    env = worker_env.new(fx, "crash")
+    exe = env.dir .. "/bin/task"
+    local cfg = env:config("w1")
+    -- the executable does not exist yet
+    cfg.task_script = { exe, cfg.artifact_dir }
+    worker = env:start_worker({ config_path = env:write_config("w1", cfg) })
+  end)
+
+  teardown(function()
+    if env then
+      env:cleanup()
+    end
+    if fx then
+      fx:stop()
+    end
+  end)
+
+  it("a missing executable: internal-error, and the log says why", function()
+    local id = env:create_task({ exit = 0 }, { retries = 0 })
+    local st = env:wait_resolved(id)
+    assert.are.same({ "exception", "internal-error", 1 }, { st.state, st.runs[1].reasonResolved, #st.runs })
+    local log = assert(env:artifact(id, 0, "public/logs/live_backing.log")).body
+    assert.are.equal("Automation Error: cannot start the task script: proc.spawn: " .. exe
+      .. ": no such file or directory\n", log)
+    assert.truthy(worker:log():find("ERROR [" .. id .. "] cannot start the task script", 1, true))
+  end)
+
+  it("goes on to the next task once the executable exists", function()
+    assert(fs.mkdirp(env.dir .. "/bin"))
+    assert(fs.write_file_atomic(exe, string.format("#!/bin/sh\nexec '%s' lua '%s' \"$@\"\n", worker_env.BIN,
+      worker_env.TASK_SCRIPT), tonumber("755", 8)))
+    local id = env:create_task({ files = { ["public/ok.txt"] = "ok\n" } })
+    assert.are.equal("completed", env:wait_resolved(id).state)
+    assert.are.equal("ok\n", assert(env:artifact(id, 0, "public/ok.txt")).body)
+  end)
+
+  it("a script killed by a signal: failed, the signal in its log; the next task runs", function()
+    local id = env:create_task({ print = { "about to crash" }, signal = "ABRT" })
+    local st = env:wait_resolved(id)
+    assert.are.same({ "failed", "failed" }, { st.state, st.runs[1].reasonResolved })
+    local log = assert(env:artifact(id, 0, "public/logs/live_backing.log")).body
+    assert.are.equal("about to crash\nAutomation Error: the task script was killed by signal 6\n", log)
+    local next_id = env:create_task({ exit = 0 })
+    assert.are.equal("completed", env:wait_resolved(next_id).state)
+  end)
+
+  it("never stopped; sent nothing the Queue's schemas refuse", function()
+    assert.are.same({ code = 0 }, worker:stop())
+    assert.are.same(worker_env.NO_SCHEMA_FAILURES, env:schema_failures())
+  end)
+end)
