@@ -14,6 +14,10 @@ local mime = require("sw.mime")
 
 local M = {}
 
+-- Text artifacts up to this size are gzipped in memory, larger ones into a
+-- temporary file.
+M.GZIP_IN_MEMORY = 1024 * 1024
+
 -- The files to upload: {name, path, size} sorted by name, and the entries
 -- refused (with why).
 function M.collect(artifact_dir)
@@ -39,12 +43,15 @@ function M.collect(artifact_dir)
   return files, skipped
 end
 
+-- PUTs a file (path) or, for a small gzipped one, its bytes in memory
+-- (a table {body = bytes}).
 local function put_file(url, path, headers, timeout)
   local res, msg, code = http.request({
     method = "PUT",
     url = url,
     headers = headers,
-    body_file = path,
+    body_file = type(path) == "string" and path or nil,
+    body = type(path) == "table" and path.body or nil,
     timeout = timeout,
   })
   if not res then
@@ -135,12 +142,22 @@ local function upload_one(ctx, file)
   local upload_path = file.path
   local gz
   if ctx.storage_type == "s3" and mime.should_gzip(content_type, encoding) then
-    gz = ctx.tmp_dir .. "/" .. hash.string(file.name, "sha256") .. ".gz"
-    local ok, err = fs.gzip_file(file.path, gz)
-    if not ok then
-      return nil, "cannot gzip: " .. tostring(err)
+    if file.size <= M.GZIP_IN_MEMORY then
+      -- Small files (logs, manifests): gzipped in memory, no temporary
+      -- file to write, fsync and remove.
+      local data, err = fs.read_file(file.path, M.GZIP_IN_MEMORY)
+      if not data then
+        return nil, "cannot gzip: " .. tostring(err)
+      end
+      upload_path = { body = fs.gzip_string(data) }
+    else
+      gz = ctx.tmp_dir .. "/" .. hash.string(file.name, "sha256") .. ".gz"
+      local ok, err = fs.gzip_file(file.path, gz)
+      if not ok then
+        return nil, "cannot gzip: " .. tostring(err)
+      end
+      upload_path = gz
     end
-    upload_path = gz
     encoding = "gzip"
   end
   local _gz <close> = setmetatable({}, { __close = function()

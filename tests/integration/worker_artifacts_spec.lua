@@ -22,6 +22,8 @@ local EXPECTED = {
   ["public/e.bin"] = { "application/octet-stream", nil },
   ["public/big.bin"] = { "application/octet-stream", nil },
   ["public/empty.txt"] = { "text/plain", "gzip" },
+  -- over 1 MiB: gzipped through a temporary file, not in memory
+  ["public/big.log"] = { "text/plain", "gzip" },
   -- The Python worker's own table: tarballs stay un-encoded so that a
   -- download is never gunzipped under the chain of trust's hashes.
   ["public/f.tar.gz"] = { "application/x-tar", nil },
@@ -57,6 +59,7 @@ local function payload()
       ["public/sub/dir/deep.png"] = { size = 300, seed = 5 },
     },
     gzip = { ["public/g.json.gz"] = JSON_TEXT },
+    rep = { ["public/big.log"] = { "a line of a big log\n", 80000 } },
     symlinks = { ["public/outside.txt"] = "/etc/hostname" },
     print = { "hello from the script" },
   }
@@ -69,6 +72,8 @@ local function expected_bytes(p, name)
     return p.files[name]
   elseif p.random[name] then
     return worker_env.bytes(p.random[name].size, p.random[name].seed)
+  elseif p.rep[name] then
+    return string.rep(p.rep[name][1], p.rep[name][2])
   end
   return nil
 end
