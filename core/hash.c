@@ -205,31 +205,13 @@ static void work_cancel(void* data) {
   (void)uv_cancel((uv_req_t*)&w->req);
 }
 
-static int check_task(lua_State* L) {
-  sw_task_check(L, "hash.file");
-  return 0;
-}
-
-/* The running task if hash.file may yield here (inside a task, not in a
- * non-yieldable call such as a metamethod, not being cancelled), or NULL. */
-static sw_task_t* waitable_task(lua_State* L) {
-  sw_task_t* t = sw_task_current(L);
-  if (t == NULL || !lua_isyieldable(L)) {
-    return NULL;
-  }
-  lua_pushcfunction(L, check_task);
-  int ok = lua_pcall(L, 0, 0, 0) == LUA_OK;
-  if (!ok) {
-    lua_pop(L, 1);
-  }
-  return ok ? t : NULL;
-}
-
 static int hash_file(lua_State* L) {
   const char* path = luaL_checkstring(L, 1);
   const EVP_MD* md = check_md(L, 2);
   int raw = check_raw(L, 3);
-  sw_task_t* t = waitable_task(L);
+  /* Blocking outside a task, in a non-yieldable call (such as a
+   * metamethod) or while the task is being cancelled. */
+  sw_task_t* t = sw_task_waitable(L);
   if (t != NULL) {
     size_t plen = strlen(path);
     hash_work_t* w = malloc(sizeof(*w) + plen + 1);

@@ -205,6 +205,23 @@ sw_task_t* sw_task_check(lua_State* L, const char* fname) {
   if (t->state == T_CLOSING) {
     luaL_error(L, "%s: cannot wait while the task is being cancelled", fname);
   }
+  /* lua_yield would raise only after the primitive armed its timer or
+   * request and marked the task pending: the stray callback would then
+   * resume the task later, running or long gone. Refuse up front. */
+  if (!lua_isyieldable(L)) {
+    luaL_error(L,
+               "%s: cannot wait inside a C call that does not allow yielding "
+               "(table.sort, string.gsub, require...)",
+               fname);
+  }
+  return t;
+}
+
+sw_task_t* sw_task_waitable(lua_State* L) {
+  sw_task_t* t = sw_task_current(L);
+  if (t == NULL || t->state == T_CLOSING || !lua_isyieldable(L)) {
+    return NULL;
+  }
   return t;
 }
 

@@ -81,8 +81,13 @@ typedef void (*sw_cancel_fn)(void* data);
 uv_loop_t* sw_loop(lua_State* L);
 /* The running task, or NULL when L is not a task's coroutine. */
 sw_task_t* sw_task_current(lua_State* L);
-/* The running task; raises "<fname>: not inside a task" otherwise. */
+/* The running task; raises "<fname>: not inside a task" otherwise, and
+ * when the task is being cancelled or cannot yield here (a C function
+ * without a continuation, such as table.sort, is on the stack). */
 sw_task_t* sw_task_check(lua_State* L, const char* fname);
+/* The running task if a primitive may yield here, else NULL; never
+ * raises (for primitives that fall back to blocking, like hash.file). */
+sw_task_t* sw_task_waitable(lua_State* L);
 lua_State* sw_task_thread(sw_task_t* t);
 void sw_task_set_pending(sw_task_t* t, sw_cancel_fn cancel, void* data);
 void sw_task_clear_pending(sw_task_t* t);

@@ -48,6 +48,44 @@ describe("sw.sched", function()
     end))
   end)
 
+  it("refuses to wait where the task cannot yield", async(function()
+    -- string.gsub calls its function without a continuation: the primitive
+    -- must raise before it arms anything, or a stray timer resumes the task
+    -- later (after it ended: a use after free).
+    local me = sched.current()
+    local other = sched.spawn(function()
+      sched.suspend()
+    end)
+    sched.yield()
+    local calls = {
+      sleep = function()
+        sched.sleep(0.01)
+      end,
+      yield = function()
+        sched.yield()
+      end,
+      suspend = function()
+        sched.suspend()
+      end,
+      ["task:wait"] = function()
+        other:wait(0.01)
+      end,
+    }
+    for name, fn in pairs(calls) do
+      local ok, err = pcall(string.gsub, "a", "a", fn)
+      assert.is_false(ok)
+      assert.are.equal(
+        name
+          .. ": cannot wait inside a C call that does not allow yielding"
+          .. " (table.sort, string.gsub, require...)",
+        (err:gsub("^[^:]+:%d+: ", ""))
+      )
+      assert.are.equal("running", me:status())
+    end
+    assert.is_true(other:wake())
+    assert.are.same({ true }, { other:wait() })
+  end))
+
   it("rejects negative sleeps", function()
     sched.run(function()
       local ok, err = pcall(sched.sleep, -1)
