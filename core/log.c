@@ -135,11 +135,12 @@ void sw_log(lua_State* L, int level, const char* fmt, ...) {
   write_line(L, level, buf, len);
 }
 
-/* Appends " key=value" for each field, sorted by key for stable lines. */
-static void add_fields(lua_State* L, int idx, luaL_Buffer* b) {
-  lua_newtable(L); /* keys */
+/* Pushes a table of the string keys of the table at idx, sorted, so lines
+ * are stable. */
+static void push_sorted_keys(lua_State* L, int idx) {
+  lua_newtable(L);
   int keys = lua_gettop(L);
-  int nkeys = 0;
+  lua_Integer nkeys = 0;
   lua_pushnil(L);
   while (lua_next(L, idx) != 0) {
     lua_pop(L, 1);
@@ -153,29 +154,37 @@ static void add_fields(lua_State* L, int idx, luaL_Buffer* b) {
   lua_pushvalue(L, keys);
   lua_call(L, 1, 0);
   lua_pop(L, 1);
-  for (int i = 1; i <= nkeys; i++) {
-    lua_rawgeti(L, keys, i);
-    const char* k = lua_tostring(L, -1);
-    lua_getfield(L, idx, k);
-    const char* v = luaL_tolstring(L, -1, NULL);
-    luaL_addchar(b, ' ');
-    luaL_addstring(b, k);
-    luaL_addchar(b, '=');
-    if (v[0] == '\0' || strpbrk(v, " \t\"=") != NULL) {
-      luaL_addchar(b, '"');
-      for (const char* p = v; *p != '\0'; p++) {
-        if (*p == '"' || *p == '\\') {
-          luaL_addchar(b, '\\');
-        }
-        luaL_addchar(b, *p);
+}
+
+/* Pushes " key=value" for key i of the keys table, the value quoted when
+ * it is empty or holds a space, a tab, a quote or '='. One value in, one
+ * out: the line's buffer below is left as it was. */
+static void push_field(lua_State* L, int fields, int keys, lua_Integer i) {
+  lua_rawgeti(L, keys, i);
+  const char* k = lua_tostring(L, -1);
+  lua_getfield(L, fields, k);
+  const char* v = luaL_tolstring(L, -1, NULL);
+  /* stack: key, value, tostring(value) */
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addchar(&b, ' ');
+  luaL_addstring(&b, k);
+  luaL_addchar(&b, '=');
+  if (v[0] == '\0' || strpbrk(v, " \t\"=") != NULL) {
+    luaL_addchar(&b, '"');
+    for (const char* p = v; *p != '\0'; p++) {
+      if (*p == '"' || *p == '\\') {
+        luaL_addchar(&b, '\\');
       }
-      luaL_addchar(b, '"');
-    } else {
-      luaL_addstring(b, v);
+      luaL_addchar(&b, *p);
     }
-    lua_pop(L, 3); /* key, value, tostring */
+    luaL_addchar(&b, '"');
+  } else {
+    luaL_addstring(&b, v);
   }
-  lua_pop(L, 1); /* keys */
+  luaL_pushresult(&b);
+  lua_replace(L, -4);
+  lua_pop(L, 2);
 }
 
 /* log.<level>(msg[, fields]) */
@@ -186,13 +195,22 @@ static int log_at(lua_State* L, int level) {
   size_t len;
   const char* msg = luaL_tolstring(L, 1, &len);
   if (lua_istable(L, 2)) {
-    /* stack: msg, fields, ..., tostring(msg) */
+    /* A luaL_Buffer owns the stack above it: everything else (the keys,
+     * each field) is pushed before it or handed over with luaL_addvalue,
+     * never left in between, or a buffer that grows would take the wrong
+     * slot for its box (and free it while still writing). */
     int msg_idx = lua_gettop(L);
+    push_sorted_keys(L, 2);
+    int keys = lua_gettop(L);
+    lua_Integer nkeys = (lua_Integer)lua_rawlen(L, keys);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     lua_pushvalue(L, msg_idx);
     luaL_addvalue(&b);
-    add_fields(L, 2, &b);
+    for (lua_Integer i = 1; i <= nkeys; i++) {
+      push_field(L, 2, keys, i);
+      luaL_addvalue(&b);
+    }
     luaL_pushresult(&b);
     msg = lua_tolstring(L, -1, &len);
   }

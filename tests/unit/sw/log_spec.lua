@@ -45,6 +45,31 @@ describe("sw.log", function()
     assert.matches(' INFO upload attempt=2 empty="" name="public/a b.txt" size=12\n$', out)
   end)
 
+  it("keeps fields longer than a line buffer intact", function()
+    -- Fields used to be added while the line's luaL_Buffer was not on top
+    -- of the stack: past 1 KiB the buffer moved to the wrong slot and
+    -- wrote to freed memory (a crash).
+    local long = string.rep("x", 3000)
+    local quoted = 'say "' .. string.rep("y", 2000) .. '"'
+    local out = capture(function()
+      for _ = 1, 20 do
+        log.info("big", { a = long, b = quoted, n = 7 })
+        collectgarbage()
+      end
+    end)
+    local expected = " INFO big a="
+      .. long
+      .. ' b="say \\"'
+      .. string.rep("y", 2000)
+      .. '\\"" n=7'
+    local n = 0
+    for line in out:gmatch("[^\n]+") do
+      n = n + 1
+      assert.are.equal(expected, line:sub(25))
+    end
+    assert.are.equal(20, n)
+  end)
+
   it("filters by level", function()
     local out = capture(function()
       log.debug("hidden")
