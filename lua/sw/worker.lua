@@ -51,7 +51,9 @@ function M.run(config, credentials, opts)
     queue = queue.new({
       root_url = config.taskcluster_root_url,
       credentials = credentials,
-      retries = config.queue_retries,
+      -- queue_retries counts attempts (docs/config.md); the client's
+      -- retries come after the first one.
+      retries = config.queue_retries - 1,
     }),
     tasks_run = 0,
   }

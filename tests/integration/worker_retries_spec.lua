@@ -1,0 +1,57 @@
+-- queue_retries is the number of attempts (docs/config.md) of each
+-- Taskcluster call and of each artifact upload, counted by the local
+-- Queue while it fails every request of one kind.
+local worker_env = require("integration.fixtures.worker_env")
+local support_queue = worker_env.support_queue
+
+describe("worker: queue_retries", function()
+  local fx, env
+
+  setup(function()
+    fx = support_queue.start({ poll_seconds = 1 })
+    env = worker_env.new(fx, "retries")
+  end)
+
+  teardown(function()
+    if env then
+      env:cleanup()
+    end
+    if fx then
+      fx:stop()
+    end
+  end)
+
+  it("makes exactly queue_retries attempts of a call that keeps failing", function()
+    fx:set_faults({ seed = 1, rules = { claimWork = { errorRate = 1, errorStatus = 503 } } })
+    local before = fx:stats().requests.claimWork or 0
+    -- poll_interval 600: after the failure the worker sleeps; nothing more
+    local w = env:start_worker({ worker_id = "calls", config = { queue_retries = 3, poll_interval = 600 } })
+    assert(w:wait_log("WARN claimWork failed error=\"claimWork: HTTP 503 "))
+    assert.are.equal(before + 3, fx:stats().requests.claimWork)
+    local n = 0
+    for _ in w:log():gmatch("queue call failed, retrying") do
+      n = n + 1
+    end
+    assert.are.equal(2, n)
+    fx:set_faults(nil)
+    assert.are.same({ code = 0 }, w:stop())
+  end)
+
+  it("makes exactly queue_retries attempts of an upload that keeps failing", function()
+    local w = env:start_worker({ worker_id = "uploads", config = { queue_retries = 2 } })
+    fx:set_faults({ seed = 1, rules = { upload = { errorRate = 1, errorStatus = 500 } } })
+    local before = fx:stats().requests.upload or 0
+    local id = env:create_task({ files = { ["public/a.txt"] = "a\n" } }, { retries = 0 })
+    local st = env:wait_resolved(id)
+    fx:set_faults(nil)
+    -- never completed with an artifact missing
+    assert.are.same({ "exception", "intermittent-task" }, { st.state, st.runs[1].reasonResolved })
+    -- public/a.txt, the log, the chain of trust and its signature: 2 PUTs each
+    assert.are.equal(before + 4 * 2, fx:stats().requests.upload)
+    assert.are.same({ code = 0 }, w:stop())
+  end)
+
+  it("sent nothing the Queue's schemas refuse", function()
+    assert.are.same(worker_env.NO_SCHEMA_FAILURES, env:schema_failures())
+  end)
+end)
