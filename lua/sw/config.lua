@@ -43,6 +43,9 @@ M.EXTRA_KEYS = {
   max_concurrent_uploads = 10,
 }
 
+-- {key, minimum} of the keys above.
+M.MINIMUMS = { { "max_concurrent_uploads", 1 }, { "queue_retries", 1 }, { "script_stop_grace", 0 } }
+
 local ID_PATTERN = "^[a-zA-Z0-9-_]{1,38}$"
 
 -- The Python type name of a value, for messages.
@@ -210,6 +213,14 @@ function M.check(config, path, defaults)
   if config.verify_chain_of_trust == true and (config.cot_product == nil or config.cot_product == json.null) then
     messages[#messages + 1] = string.format(
       "%s: cot_product: must be set when verify_chain_of_trust is true", path)
+  end
+  -- The keys this worker adds have a floor (the Python keys have none):
+  -- no upload slot would hang the first upload for ever.
+  for _, r in ipairs(M.MINIMUMS) do
+    local v = config[r[1]]
+    if type(v) == "number" and v < r[2] then
+      messages[#messages + 1] = string.format("%s: %s: must be at least %d, got %s", path, r[1], r[2], short(v))
+    end
   end
   local st = config.artifact_storage_type
   if st ~= nil and st ~= "s3" and st ~= "object" then

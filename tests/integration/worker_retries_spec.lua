@@ -1,6 +1,9 @@
 -- queue_retries is the number of attempts (docs/config.md) of each
 -- Taskcluster call and of each artifact upload, counted by the local
--- Queue while it fails every request of one kind.
+-- Queue while it fails every request of one kind; and the keys this
+-- worker adds refuse values that could not work.
+local proc = require("sw.proc")
+local sched = require("sw.sched")
 local worker_env = require("integration.fixtures.worker_env")
 local support_queue = worker_env.support_queue
 
@@ -49,6 +52,23 @@ describe("worker: queue_retries", function()
     -- public/a.txt, the log, the chain of trust and its signature: 2 PUTs each
     assert.are.equal(before + 4 * 2, fx:stats().requests.upload)
     assert.are.same({ code = 0 }, w:stop())
+  end)
+
+  it("refuses values of the added keys that cannot work: exit 2", function()
+    local cfg = env:config("bad", { queue_retries = 0, max_concurrent_uploads = 0, script_stop_grace = -1 })
+    local path = env:write_config("bad", cfg)
+    local r = sched.run(function()
+      return assert(proc.run({ argv = { worker_env.BIN, path }, env = { PATH = os.getenv("PATH") }, timeout = 30 }))
+    end)
+    local lines = {}
+    for line in r.stderr:gmatch("[^\n]+") do
+      lines[#lines + 1] = line
+    end
+    assert.are.same({ 2, {
+      "scriptworker: " .. path .. ": max_concurrent_uploads: must be at least 1, got \"0\"",
+      "scriptworker: " .. path .. ": queue_retries: must be at least 1, got \"0\"",
+      "scriptworker: " .. path .. ": script_stop_grace: must be at least 0, got \"-1\"",
+    } }, { r.code, lines })
   end)
 
   it("sent nothing the Queue's schemas refuse", function()
