@@ -19,6 +19,8 @@
 #include "sw.h"
 
 #define SECRET_MIN_LEN 6
+/* Lines written from C (sw_log) are cut to this many bytes. */
+#define SW_LOG_LINE_MAX 2047
 #define REDACTED "<redacted>"
 
 static int log_level = SW_LOG_INFO;
@@ -92,7 +94,10 @@ void sw_log_push_redacted(lua_State* L, const char* s, size_t len) {
   lua_pop(L, 1); /* secrets */
 }
 
-static void write_line(lua_State* L, int level, const char* msg, size_t len) {
+/* Writes msg with the secrets redacted, then cut to max bytes: cutting
+ * first could leave the head of a secret that straddles the cut. */
+static void write_line(lua_State* L, int level, const char* msg, size_t len,
+                       size_t max) {
   char stamp[40];
   uv_timeval64_t tv;
   if (uv_gettimeofday(&tv) != 0) {
@@ -107,6 +112,9 @@ static void write_line(lua_State* L, int level, const char* msg, size_t len) {
   sw_log_push_redacted(L, msg, len);
   size_t rlen;
   const char* red = lua_tolstring(L, -1, &rlen);
+  if (rlen > max) {
+    rlen = max;
+  }
   const char* label = sw_task_label(L);
   FILE* out = log_out != NULL ? log_out : stderr;
   if (label != NULL) {
@@ -123,16 +131,33 @@ void sw_log(lua_State* L, int level, const char* fmt, ...) {
   if (!sw_log_enabled(level)) {
     return;
   }
-  char buf[2048];
+  char buf[SW_LOG_LINE_MAX + 1];
   va_list ap;
+  va_list again;
   va_start(ap, fmt);
+  va_copy(again, ap);
   int n = vsnprintf(buf, sizeof(buf), fmt, ap);
   va_end(ap);
   if (n < 0) {
+    va_end(again);
     return;
   }
-  size_t len = (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1;
-  write_line(L, level, buf, len);
+  if ((size_t)n < sizeof(buf)) {
+    va_end(again);
+    write_line(L, level, buf, (size_t)n, SW_LOG_LINE_MAX);
+    return;
+  }
+  /* The whole text is redacted before the line is cut, so format it in
+   * full (in a userdata: a memory error then leaks nothing). */
+  if (!lua_checkstack(L, 1)) {
+    va_end(again);
+    return;
+  }
+  char* big = (char*)lua_newuserdatauv(L, (size_t)n + 1, 0);
+  vsnprintf(big, (size_t)n + 1, fmt, again);
+  va_end(again);
+  write_line(L, level, big, (size_t)n, SW_LOG_LINE_MAX);
+  lua_pop(L, 1);
 }
 
 /* Pushes a table of the string keys of the table at idx, sorted, so lines
@@ -214,7 +239,7 @@ static int log_at(lua_State* L, int level) {
     luaL_pushresult(&b);
     msg = lua_tolstring(L, -1, &len);
   }
-  write_line(L, level, msg, len);
+  write_line(L, level, msg, len, (size_t)-1);
   return 0;
 }
 
