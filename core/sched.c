@@ -546,6 +546,9 @@ static sw_task_t* task_new(lua_State* L, int first) {
 
 static int task_gc(lua_State* L) {
   sw_task_t* t = (sw_task_t*)luaL_checkudata(L, 1, TASK_MT);
+  /* The results stay for task:wait while the userdata lives, no longer. */
+  luaL_unref(L, LUA_REGISTRYINDEX, t->result_ref);
+  t->result_ref = LUA_NOREF;
   /* Only reachable while live at lua_close: stop its pending operation so
    * no callback touches freed memory. */
   if (t->state == T_PENDING && t->cancel != NULL) {

@@ -300,6 +300,30 @@ describe("sw.sched", function()
     assert.are.same({ false, "cancelled", "cancelled" }, { t:wait() })
   end)
 
+  it("lets the results of a collected task go", async(function()
+    -- Each finished task kept {ok, values..., n} in the registry for ever.
+    local sentinel = {}
+    local tasks = {}
+    for i = 1, 50 do
+      tasks[i] = sched.spawn(function()
+        return sentinel
+      end)
+    end
+    for _, t in ipairs(tasks) do
+      assert.are.equal(sentinel, select(2, t:wait()))
+    end
+    tasks = nil -- luacheck: ignore 311
+    collectgarbage()
+    collectgarbage()
+    local kept = 0
+    for _, v in pairs(debug.getregistry()) do
+      if type(v) == "table" and rawget(v, 2) == sentinel then
+        kept = kept + 1
+      end
+    end
+    assert.are.equal(0, kept)
+  end))
+
   it("labels tasks and children inherit the label", async(function()
     assert.is_nil(sched.label())
     sched.label("TASK1")
