@@ -36,6 +36,7 @@ struct sw_rt_s {
   sw_task_t* ready_tail;
   sw_task_t* live; /* every task not yet done */
   sw_task_t* current;
+  sw_task_t* batch_end; /* last task of the batch idle_cb runs, or NULL */
   closer_t* closers;
   lua_Integer next_id;
   int running; /* inside sched.run */
@@ -273,6 +274,10 @@ static void ready_remove(sw_task_t* t) {
       if (rt->ready_tail == t) {
         rt->ready_tail = prev;
       }
+      if (rt->batch_end == t) {
+        /* The batch now ends with the one before (none: it is over). */
+        rt->batch_end = prev;
+      }
       t->next_ready = NULL;
       return;
     }
@@ -448,20 +453,24 @@ void sw_task_resume(sw_task_t* t, int nargs) { task_run(t, nargs); }
 static void idle_cb(uv_idle_t* idle) {
   sw_rt_t* rt = (sw_rt_t*)idle->data;
   /* Run the tasks queued so far; ones queued meanwhile wait for the next
-   * turn so I/O is polled between batches. */
-  sw_task_t* batch_end = rt->ready_tail;
-  while (rt->ready_head != NULL) {
+   * turn so I/O is polled between batches. The end of the batch lives in
+   * rt so that cancelling that task (ready_remove) moves it: a local copy
+   * would never be met again and the batch would run for as long as
+   * tasks keep yielding, starving timers and I/O. */
+  rt->batch_end = rt->ready_tail;
+  while (rt->batch_end != NULL && rt->ready_head != NULL) {
     sw_task_t* t = rt->ready_head;
     rt->ready_head = t->next_ready;
     if (rt->ready_head == NULL) {
       rt->ready_tail = NULL;
     }
     t->next_ready = NULL;
-    task_run(t, t->nargs);
-    if (t == batch_end) {
-      break;
+    if (t == rt->batch_end) {
+      rt->batch_end = NULL;
     }
+    task_run(t, t->nargs);
   }
+  rt->batch_end = NULL;
   if (rt->ready_head == NULL && rt->ready_active) {
     uv_idle_stop(&rt->idle);
     rt->ready_active = 0;

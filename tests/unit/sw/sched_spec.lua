@@ -271,6 +271,29 @@ describe("sw.sched", function()
     assert.are.same({ "other", "me" }, log)
   end))
 
+  it("keeps polling I/O when the last ready task is cancelled", async(function()
+    -- The loop runs the ready tasks of one turn up to the last one queued.
+    -- When that one was cancelled first, the turn never ended while tasks
+    -- kept yielding, and no timer or socket was served again.
+    local fired = false
+    local yields = 0
+    local c
+    local b = sched.spawn(function()
+      c:cancel()
+      sched.after(0, function()
+        fired = true
+      end)
+      while not fired and yields < 1000 do
+        yields = yields + 1
+        sched.yield()
+      end
+    end)
+    c = sched.spawn(function() end)
+    assert.are.same({ true }, { b:wait() })
+    assert.is_true(fired)
+    assert.is_true(yields < 1000)
+  end))
+
   it("fails a task that calls coroutine.yield directly", async(function()
     local t = sched.spawn(function()
       coroutine.yield()
