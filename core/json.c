@@ -1523,7 +1523,7 @@ static void format_path(const json_encoder* e, int levels, char* out,
 /* Push "json: <path>: <what>" (path of the first levels steps); the caller
  * unwinds with -1 and json.encode returns it. */
 static int encode_fail(json_encoder* e, int levels, const char* fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4), noinline));
 
 static int encode_fail(json_encoder* e, int levels, const char* fmt, ...) {
   char path[1024];
@@ -1723,16 +1723,21 @@ static int encode_object(json_encoder* e, int idx, size_t kbase,
   return 0;
 }
 
+/* Out of line, like encode_fail: its buffers must not weigh on every
+ * level of the encoder's recursion (up to JSON_MAX_DEPTH levels deep). */
+static __attribute__((noinline)) int cycle_fail(json_encoder* e, int level) {
+  char where[1024];
+  format_path(e, level, where, sizeof(where));
+  return encode_fail(e, e->depth,
+                     "cycle: the table is already being encoded at %s", where);
+}
+
 static int encode_table(json_encoder* e, int idx) {
   lua_State* L = e->L;
   const void* self = lua_topointer(L, idx);
   for (int i = 0; i < e->depth; i++) {
     if (e->open[i] == self) {
-      char where[1024];
-      format_path(e, i, where, sizeof(where));
-      return encode_fail(e, e->depth,
-                         "cycle: the table is already being encoded at %s",
-                         where);
+      return cycle_fail(e, i);
     }
   }
   if (e->depth >= e->max_depth) {
@@ -1781,6 +1786,13 @@ static int encode_table(json_encoder* e, int idx) {
   return 0;
 }
 
+/* Out of line: its buffer must not weigh on every level of the recursion
+ * through encode_value. */
+static __attribute__((noinline)) void put_double(json_encoder* e, double x) {
+  char tmp[40];
+  put(e, tmp, format_double(x, tmp));
+}
+
 static int encode_value(json_encoder* e, int idx) {
   lua_State* L = e->L;
   switch (lua_type(L, idx)) {
@@ -1802,8 +1814,7 @@ static int encode_value(json_encoder* e, int idx) {
                              : x > 0  ? "Infinity"
                                       : "-Infinity");
         }
-        char tmp[40];
-        put(e, tmp, format_double(x, tmp));
+        put_double(e, x);
       }
       return 0;
     case LUA_TSTRING: {

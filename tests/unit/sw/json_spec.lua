@@ -703,6 +703,22 @@ describe("sw.json", function()
         assert_fails("json: $[1][1]: cycle: the table is already being encoded at $", "encode", json.encode(a))
       end)
 
+      it("nothing at the deepest max_depth allowed", function()
+        -- Each level of the encoder is a C call: at 10,000 levels its
+        -- frames (a 1 KiB message buffer each) overran an 8 MiB stack.
+        local text = string.rep("[", 10000) .. string.rep("]", 10000)
+        local deep = json.decode(text, { max_depth = 10000 })
+        assert.are.equal(text, json.encode(deep, { max_depth = 10000 }))
+        local obj = 1.5
+        for _ = 1, 10000 do
+          obj = { k = obj }
+        end
+        assert.are.equal(
+          string.rep('{"k":', 10000) .. "1.5" .. string.rep("}", 10000),
+          json.encode(obj, { max_depth = 10000, sort_keys = true })
+        )
+      end)
+
       it("nesting deeper than max_depth", function()
         local deep = {}
         local cur = deep
