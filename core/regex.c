@@ -630,6 +630,11 @@ static int regex_gsub(lua_State* L) {
       lua_pushvalue(L, 3);
       push_groups(L, re, s);
       lua_call(L, 1, 1);
+      if (re->code[MODE_SEARCH] == NULL) {
+        /* The function closed the regex (a <close> variable): its code
+         * and match data are gone. */
+        return luaL_error(L, "attempt to use a closed sw.Regex");
+      }
       int ty = lua_type(L, -1);
       if (ty == LUA_TSTRING || ty == LUA_TNUMBER) {
         luaL_addvalue(&b);

@@ -368,6 +368,21 @@ describe("sw.regex", function()
       assert.are.equal("a1b2", s)
     end)
 
+    it("refuses to go on when the function closes the regex", function()
+      -- gsub kept matching with the freed code and match data (PCRE2 10.42
+      -- happens to refuse a NULL pattern; a newer one would crash).
+      for _, pattern in ipairs({ "a", "" }) do
+        local r = assert(regex.compile(pattern))
+        assert.has_error(function()
+          r:gsub("aaaa", function()
+            local _ <close> = r
+            return "b"
+          end)
+        end, "attempt to use a closed sw.Regex")
+        assert.are.equal("sw.Regex (closed)", tostring(r))
+      end
+    end)
+
     it("refuses bad templates with the position of the error", function()
       local r = assert(regex.compile("(a)"))
       local cases = {
