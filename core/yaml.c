@@ -1531,7 +1531,7 @@ static int yaml_load_file(lua_State* L) {
   lua_settop(L, 2);
   prefix = lua_pushfstring(L, "yaml: %s: ", path);
   h = yaml_handle_new(L);
-  h->file = fopen(path, "rb");
+  h->file = fopen(path, "rbe");
   if (h->file == NULL) {
     return sw_fail_errno(L, lua_pushfstring(L, "yaml: %s", path), errno);
   }
