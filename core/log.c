@@ -275,8 +275,10 @@ static int log_set_output(lua_State* L) {
   if (path != NULL) {
     f = fopen(path, "ae");
     if (f == NULL) {
+      /* Before any Lua call: an allocation may run a finalizer. */
+      int err = errno;
       lua_pushfstring(L, "log.set_output: %s", path);
-      return sw_fail_errno(L, lua_tostring(L, -1), errno);
+      return sw_fail_errno(L, lua_tostring(L, -1), err);
     }
   }
   if (log_out != NULL) {

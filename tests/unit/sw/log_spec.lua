@@ -152,6 +152,38 @@ describe("sw.log", function()
     assert.are.equal("short", code)
   end)
 
+  it("reports the errno of the failed open, not a later one", function()
+    -- set_output read errno after lua_pushfstring, which can run a
+    -- finalizer (here one that fails to open a file: ENOENT). A small
+    -- fresh state with a collector stepping on every allocation makes
+    -- that happen nearly every time.
+    local file = os.tmpname()
+    local script = os.tmpname()
+    support.write(
+      script,
+      [[
+local log = require("sw.log")
+local path = ...
+local codes = {}
+collectgarbage("incremental", 1, 1000, 0)
+local gc = { __gc = function() io.open("/nonexistent/x") end }
+for _ = 1, 200 do
+  for _ = 1, 10 do setmetatable({}, gc) end
+  local _, msg, code = log.set_output(path)
+  codes[code .. " " .. msg] = (codes[code .. " " .. msg] or 0) + 1
+end
+for k, v in pairs(codes) do print(v, k) end
+]]
+    )
+    local bin = os.getenv("SW_BIN") or (support.root .. "/build/scriptworker")
+    local p = assert(io.popen(bin .. " lua " .. script .. " " .. file .. "/x"))
+    local out = p:read("a")
+    p:close()
+    os.remove(script)
+    os.remove(file)
+    assert.are.equal("200\tENOTDIR log.set_output: " .. file .. "/x: Not a directory\n", out)
+  end)
+
   it("reports an output file it cannot open", function()
     local ok, msg, code = log.set_output("/nonexistent/dir/worker.log")
     assert.is_nil(ok)
