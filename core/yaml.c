@@ -1533,7 +1533,10 @@ static int yaml_load_file(lua_State* L) {
   h = yaml_handle_new(L);
   h->file = fopen(path, "rbe");
   if (h->file == NULL) {
-    return sw_fail_errno(L, lua_pushfstring(L, "yaml: %s", path), errno);
+    /* Arguments are evaluated in no set order: lua_pushfstring (which may
+     * run a finalizer) must not come before errno is read. */
+    int err = errno;
+    return sw_fail_errno(L, lua_pushfstring(L, "yaml: %s", path), err);
   }
   luaL_buffinit(L, &b);
   for (;;) {
