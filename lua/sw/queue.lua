@@ -1,0 +1,703 @@
+-- The Taskcluster Queue client (and the object service calls the Queue's
+-- "object" artifacts need), on sw.http. Protocol: taskcluster/PROTOCOL.md;
+-- reference: docs/api/queue.md.
+--
+--   local q = queue.new{root_url = "...", credentials = {...}}
+--   local res, err = q:call("claimWork", "proj/type", {workerGroup = ..., ...})
+--
+-- Every call returns the decoded JSON answer (an empty object for 204), or
+-- nil and an error value: a table with `call`, `status` (HTTP status, nil
+-- for a transport failure), `code` (the Taskcluster error code such as
+-- "RequestConflict", or the transport code such as "timeout"), `message`
+-- (without lib-api's "---" trailer), and `conflict = true` for 409 ("the
+-- task is no longer ours"); tostring() gives one line. 5xx answers and
+-- transport failures are retried with Taskcluster's backoff; 4xx never are.
+-- Access tokens and certificates are registered with sw.log's redaction
+-- before they are first used.
+local fs = require("sw.fs")
+local hash = require("sw.hash")
+local hawk = require("sw.hawk")
+local http = require("sw.http")
+local json = require("sw.json")
+local log = require("sw.log")
+local sched = require("sw.sched")
+local sign = require("sw.sign")
+
+local M = {}
+
+-- name = {method, service, route, has_body, query names}
+local API = {
+  task = { "GET", "queue", "/task/<taskId>" },
+  status = { "GET", "queue", "/task/<taskId>/status" },
+  createTask = { "PUT", "queue", "/task/<taskId>", true },
+  cancelTask = { "POST", "queue", "/task/<taskId>/cancel" },
+  claimWork = { "POST", "queue", "/claim-work/<taskQueueId>", true },
+  reclaimTask = { "POST", "queue", "/task/<taskId>/runs/<runId>/reclaim" },
+  reportCompleted = { "POST", "queue", "/task/<taskId>/runs/<runId>/completed" },
+  reportFailed = { "POST", "queue", "/task/<taskId>/runs/<runId>/failed" },
+  reportException = { "POST", "queue", "/task/<taskId>/runs/<runId>/exception", true },
+  createArtifact = { "POST", "queue", "/task/<taskId>/runs/<runId>/artifacts/<name>", true },
+  finishArtifact = { "PUT", "queue", "/task/<taskId>/runs/<runId>/artifacts/<name>", true },
+  getArtifact = { "GET", "queue", "/task/<taskId>/runs/<runId>/artifacts/<name>" },
+  getLatestArtifact = { "GET", "queue", "/task/<taskId>/artifacts/<name>" },
+  listArtifacts = {
+    "GET", "queue", "/task/<taskId>/runs/<runId>/artifacts", false, { "continuationToken", "limit" },
+  },
+  listLatestArtifacts = {
+    "GET", "queue", "/task/<taskId>/artifacts", false, { "continuationToken", "limit" },
+  },
+  createUpload = { "PUT", "object", "/upload/<name>", true },
+  finishUpload = { "POST", "object", "/finish-upload/<name>", true },
+}
+M.API = API
+
+-- Transport failures of sw.http worth another attempt: the request may
+-- never have arrived, or its answer was cut short.
+M.RETRY_CODES = { timeout = true, connect = true, closed = true, resolve = true }
+
+-- ---- errors -----------------------------------------------------------
+
+local Error = {}
+Error.__index = Error
+Error.__name = "sw.QueueError"
+
+function Error.__tostring(e)
+  local where = e.status and ("HTTP " .. e.status) or "transport"
+  local msg = (e.message or ""):gsub("%s*\n%s*", " ")
+  return string.format("%s: %s %s: %s", e.call, where, tostring(e.code), msg)
+end
+
+-- lib-api appends "\n\n---\n\n* method: ...\n* errorCode: ..." to every
+-- message; the part before it is what a person needs.
+function M.strip_trailer(message)
+  local cut
+  local from = 1
+  while true do
+    local i = message:find("\n\n---\n", from, true)
+    if not i then
+      break
+    end
+    cut = i
+    from = i + 1
+  end
+  if cut and message:find("^%s*%* method:", cut + 6) then
+    return message:sub(1, cut - 1)
+  end
+  return message
+end
+
+-- new_error(call, status, code, message[, extra]): an error value.
+local function new_error(call, status, code, message, extra)
+  local e = {
+    call = call,
+    status = status,
+    code = code,
+    message = log.redact(M.strip_trailer(tostring(message or ""))),
+    conflict = status == 409,
+  }
+  for k, v in pairs(extra or {}) do
+    e[k] = v
+  end
+  return setmetatable(e, Error)
+end
+M.new_error = new_error
+
+function M.is_error(v)
+  return getmetatable(v) == Error
+end
+
+-- The error value for an answer that is not a success.
+local function http_error(call, res)
+  local body = res.body and res.body ~= "" and json.decode(res.body) or nil
+  local code, message, extra
+  if type(body) == "table" then
+    code, message = body.code, body.message
+    if res.status == 424 and body.reason then
+      -- An error artifact: {reason, message}, not the usual error shape.
+      code = "ErrorArtifact"
+      message = string.format("%s: %s", tostring(body.reason), tostring(body.message))
+      extra = { reason = body.reason }
+    end
+  end
+  if type(code) ~= "string" then
+    code = "HTTP" .. res.status
+  end
+  if type(message) ~= "string" then
+    message = res.body or ""
+  end
+  return new_error(call, res.status, code, message, extra)
+end
+
+-- ---- secrets ----------------------------------------------------------
+
+local registered = setmetatable({}, { __mode = "k" })
+
+-- Registers the accessToken and certificate of a credentials table with
+-- sw.log, so that no log line or error shows them. Returns creds.
+function M.add_secrets(creds)
+  if type(creds) ~= "table" or registered[creds] then
+    return creds
+  end
+  if type(creds.accessToken) == "string" and #creds.accessToken > 0 then
+    log.add_secret(creds.accessToken)
+  end
+  local cert = creds.certificate
+  if type(cert) == "table" then
+    cert = json.encode(cert)
+  end
+  if type(cert) == "string" and cert ~= "" then
+    log.add_secret(cert)
+  end
+  registered[creds] = true
+  return creds
+end
+
+-- ---- URLs -------------------------------------------------------------
+
+-- encodeURIComponent: everything but A-Z a-z 0-9 - _ . ! ~ * ' ( ) is %XX.
+-- Numbers with an integer value print without a fraction (runId 0, not 0.0).
+function M.encode_component(v)
+  if math.type(v) == "float" and v == math.floor(v) then
+    v = string.format("%d", v)
+  end
+  return (tostring(v):gsub("[^%w%-_%.!~%*'%(%)]", function(c)
+    return string.format("%%%02X", c:byte())
+  end))
+end
+
+-- "https://tc.example.com/" -> "https://tc.example.com"; a path prefix
+-- ("http://host/tc") is kept.
+function M.normalize_root_url(root_url)
+  return (root_url:gsub("/+$", ""))
+end
+
+-- <rootUrl>/api/<service>/v1<path>
+function M.api_url(root_url, service, path)
+  return string.format("%s/api/%s/v1/%s", M.normalize_root_url(root_url), service, (path:gsub("^/+", "")))
+end
+
+-- ---- the client -------------------------------------------------------
+
+local Client = {}
+Client.__index = Client
+Client.__name = "sw.Queue"
+M.Client = Client
+
+local function check_opt(cond, msg)
+  if not cond then
+    error("queue.new: " .. msg, 3)
+  end
+end
+
+-- opts: root_url (required), credentials ({clientId, accessToken[,
+-- certificate]}, or a function returning them, called before every
+-- attempt; nil for anonymous calls), authorized_scopes (list), retries
+-- (retries after the first attempt, default 5), timeout (seconds per
+-- attempt, default 30), claim_timeout (claimWork, default 45), backoff_base
+-- (seconds, default 0.1), max_backoff (default 30), transfer_timeout
+-- (artifact uploads and downloads, default 1200).
+function M.new(opts)
+  check_opt(type(opts) == "table", "options must be a table")
+  check_opt(type(opts.root_url) == "string" and opts.root_url:match("^https?://[^/]"),
+    "root_url must be an http(s) URL")
+  local c = opts.credentials
+  check_opt(c == nil or type(c) == "table" or type(c) == "function",
+    "credentials must be a table, a function or nil")
+  check_opt(opts.authorized_scopes == nil or type(opts.authorized_scopes) == "table",
+    "authorized_scopes must be a list of scopes")
+  local function number(name, default, min)
+    local v = opts[name]
+    if v == nil then
+      return default
+    end
+    check_opt(type(v) == "number" and v >= min, name .. " must be a number >= " .. min)
+    return v
+  end
+  local self = setmetatable({}, Client)
+  self.root_url = M.normalize_root_url(opts.root_url)
+  self.credentials = M.add_secrets(c)
+  self.authorized_scopes = opts.authorized_scopes
+  self.retries = math.floor(number("retries", 5, 0))
+  self.timeout = number("timeout", 30, 0.001)
+  self.claim_timeout = number("claim_timeout", 45, 0.001)
+  self.transfer_timeout = number("transfer_timeout", 1200, 0.001)
+  self.backoff_base = number("backoff_base", 0.1, 0)
+  self.max_backoff = number("max_backoff", 30, 0)
+  return self
+end
+
+-- A client with the same settings and other credentials (a table, a
+-- function, or nil).
+function Client:with_credentials(credentials)
+  local c = setmetatable({}, Client)
+  for k, v in pairs(self) do
+    c[k] = v
+  end
+  c.credentials = M.add_secrets(credentials)
+  return c
+end
+
+-- The credentials the next request signs with (nil: anonymous).
+function Client:current_credentials()
+  local c = self.credentials
+  if type(c) == "function" then
+    c = c()
+  end
+  if c ~= nil and (type(c) ~= "table" or type(c.clientId) ~= "string" or type(c.accessToken) ~= "string") then
+    error("queue: credentials must have string clientId and accessToken", 3)
+  end
+  return M.add_secrets(c)
+end
+
+function Client:url(service, path)
+  return M.api_url(self.root_url, service, path)
+end
+
+-- Splits call arguments: route parameters, then the payload (calls with a
+-- body), then the query (calls with query parameters). Returns url, body
+-- (JSON text or nil), api entry.
+function Client:build(name, ...)
+  local api = API[name]
+  if not api then
+    error("queue: unknown API method " .. tostring(name), 3)
+  end
+  local service, route, has_body, query_names = api[2], api[3], api[4], api[5]
+  local args = table.pack(...)
+  local i = 0
+  local path = route:gsub("<(%w+)>", function(param)
+    i = i + 1
+    local v = args[i]
+    if type(v) ~= "string" and type(v) ~= "number" then
+      error(string.format("queue:%s: parameter %s must be a string or number, got %s", name, param, type(v)), 4)
+    end
+    return M.encode_component(v)
+  end)
+  local body
+  if has_body then
+    i = i + 1
+    local payload = args[i]
+    if payload == nil then
+      payload = json.object({})
+    end
+    local text, err = json.encode(payload)
+    if not text then
+      error(string.format("queue:%s: payload cannot be encoded: %s", name, err), 3)
+    end
+    body = text
+  end
+  if query_names then
+    i = i + 1
+    local q = args[i]
+    if q ~= nil then
+      if type(q) ~= "table" then
+        error(string.format("queue:%s: query must be a table", name), 3)
+      end
+      local known = {}
+      for _, k in ipairs(query_names) do
+        known[k] = true
+      end
+      for k in pairs(q) do
+        if not known[k] then
+          error(string.format("queue:%s: unknown query parameter %s", name, tostring(k)), 3)
+        end
+      end
+      local parts = {}
+      for _, k in ipairs(query_names) do
+        if q[k] ~= nil and q[k] ~= json.null then
+          parts[#parts + 1] = k .. "=" .. M.encode_component(q[k])
+        end
+      end
+      if #parts > 0 then
+        path = path .. "?" .. table.concat(parts, "&")
+      end
+    end
+  end
+  if args.n > i then
+    error(string.format("queue:%s: %d arguments given, at most %d expected", name, args.n, i), 3)
+  end
+  return self:url(service, path), body, api
+end
+
+-- The URL of a call (route parameters percent-encoded one by one, query
+-- appended), as taskcluster-client's buildUrl.
+function Client:build_url(name, ...)
+  return (self:build(name, ...))
+end
+
+-- url with a bewit for GETs without an Authorization header (private
+-- artifacts by URL), valid for ttl seconds (default 900).
+function Client:signed_url(url, ttl)
+  local creds = self:current_credentials()
+  if not creds then
+    return url
+  end
+  return hawk.signed_url({
+    credentials = creds, url = url, ttl = ttl, authorized_scopes = self.authorized_scopes,
+  })
+end
+
+-- Sleep before retry n (1, 2, ...): min(2^n * base * U, max), U uniform in
+-- [0.75, 1.25] (taskcluster-client's policy).
+function Client:backoff(n)
+  local u = 0.75 + math.random() * 0.5
+  return math.min(2 ^ n * self.backoff_base * u, self.max_backoff)
+end
+
+-- One HTTP exchange with Hawk (unless req.auth == false) and retries.
+-- req = {method, url, body | body_file, headers, to_file, timeout, auth,
+-- decompress, max_body}. Returns the response (any status below 500) or
+-- nil, err (the last failure once the retries are spent, or at once for a
+-- failure not worth retrying), and the number of attempts made.
+function Client:request(call, req)
+  local last_err
+  local attempts = self.retries + 1
+  for attempt = 1, attempts do
+    local headers = {}
+    for k, v in pairs(req.headers or {}) do
+      headers[k] = v
+    end
+    if req.auth ~= false then
+      local creds = self:current_credentials()
+      if creds then
+        local auth, aerr = hawk.header({
+          credentials = creds,
+          method = req.method,
+          url = req.url,
+          authorized_scopes = self.authorized_scopes,
+        })
+        if not auth then
+          return nil, new_error(call, nil, "hawk", aerr, { attempts = attempt }), attempt
+        end
+        headers["Authorization"] = auth
+      end
+    end
+    local res, msg, code = http.request({
+      method = req.method,
+      url = req.url,
+      headers = headers,
+      body = req.body,
+      body_file = req.body_file,
+      to_file = req.to_file,
+      timeout = req.timeout or self.timeout,
+      decompress = req.decompress,
+      max_body = req.max_body,
+    })
+    if res and res.status < 500 then
+      if log.enabled("debug") then
+        log.debug("queue call", { call = call, method = req.method, url = http.redact_url(req.url), status = res.status,
+          attempt = attempt })
+      end
+      return res, nil, attempt
+    end
+    if res then
+      last_err = http_error(call, res)
+    else
+      last_err = new_error(call, nil, code, msg)
+      if not M.RETRY_CODES[code] then
+        last_err.attempts = attempt
+        return nil, last_err, attempt
+      end
+    end
+    last_err.attempts = attempt
+    if attempt < attempts then
+      local delay = self:backoff(attempt)
+      log.warn("queue call failed, retrying", {
+        call = call, attempt = attempt, of = attempts, delay = string.format("%.3f", delay),
+        error = tostring(last_err),
+      })
+      sched.sleep(delay)
+    end
+  end
+  return nil, last_err, attempts
+end
+
+local function decode_answer(call, res)
+  if res.status == 204 or res.body == nil or res.body == "" then
+    return json.object({})
+  end
+  local v, msg = json.decode(res.body)
+  if v == nil then
+    return nil, new_error(call, res.status, "MalformedResponse", msg)
+  end
+  return v
+end
+
+-- q:call(name, route params..., [payload], [query]) -> answer | nil, err
+-- getArtifact and getLatestArtifact answer 303: the result is the body
+-- ({storageType, url}) plus `location` (the Location header).
+function Client:call(name, ...)
+  local url, body, api = self:build(name, ...)
+  local res, err, attempts = self:request(name, {
+    method = api[1],
+    url = url,
+    body = body,
+    headers = body and { ["Content-Type"] = "application/json" } or nil,
+    timeout = name == "claimWork" and math.max(self.timeout, self.claim_timeout) or nil,
+  })
+  if not res then
+    return nil, err
+  end
+  if res.status == 303 then
+    local v = decode_answer(name, res)
+    if type(v) ~= "table" then
+      v = json.object({})
+    end
+    v.location = res.headers["location"]
+    return v
+  end
+  if res.status >= 300 then
+    err = http_error(name, res)
+    err.attempts = attempts
+    return nil, err
+  end
+  local v
+  v, err = decode_answer(name, res)
+  if v == nil then
+    err.attempts = attempts
+    return nil, err
+  end
+  -- Credentials handed out (claimWork, reclaimTask, object artifacts) are
+  -- secrets from the moment they arrive.
+  if type(v) == "table" then
+    M.add_secrets(v.credentials)
+    if type(v.tasks) == "table" then
+      for _, t in ipairs(v.tasks) do
+        if type(t) == "table" then
+          M.add_secrets(t.credentials)
+        end
+      end
+    end
+  end
+  return v
+end
+
+-- Every artifact of a run (or of the latest run when run_id is nil),
+-- following continuationToken until the listing ends. opts.limit: page
+-- size (the Queue's maximum, 1000, by default).
+function Client:list_all_artifacts(task_id, run_id, opts)
+  local all = json.array({})
+  local token
+  local limit = opts and opts.limit
+  repeat
+    local query = { continuationToken = token, limit = limit }
+    local res, err
+    if run_id ~= nil then
+      res, err = self:call("listArtifacts", task_id, run_id, query)
+    else
+      res, err = self:call("listLatestArtifacts", task_id, query)
+    end
+    if not res then
+      return nil, err
+    end
+    for _, a in ipairs(res.artifacts or {}) do
+      all[#all + 1] = a
+    end
+    token = res.continuationToken
+  until token == nil or token == json.null
+  return all
+end
+
+-- Downloads an artifact's content to path (streamed, Content-Encoding
+-- decoded), following the Queue's 303 to the storage URL. run_id nil means
+-- the latest run. opts: timeout (default transfer_timeout), max_body.
+-- Returns {path, bytes, content_type, storage_type, url} or nil, err (and
+-- then nothing is left at path).
+function Client:download_artifact(task_id, run_id, name, path, opts)
+  opts = opts or {}
+  local call = run_id ~= nil and "getArtifact" or "getLatestArtifact"
+  local answer, err
+  if run_id ~= nil then
+    answer, err = self:call(call, task_id, run_id, name)
+  else
+    answer, err = self:call(call, task_id, name)
+  end
+  if not answer then
+    return nil, err
+  end
+  local url = answer.location or answer.url
+  if type(url) ~= "string" then
+    return nil, new_error(call, nil, "MalformedResponse", "no redirect location for " .. name)
+  end
+  -- The storage URL is presigned (or public): no Hawk header, and never
+  -- credentials to another host.
+  local res, attempts
+  res, err, attempts = self:request(call, {
+    method = "GET",
+    url = url,
+    to_file = path,
+    auth = false,
+    decompress = true,
+    max_body = opts.max_body,
+    timeout = opts.timeout or self.transfer_timeout,
+  })
+  if res and res.status ~= 200 then
+    err = new_error(call, res.status, "HTTP" .. res.status, "download of " .. name .. " answered HTTP " .. res.status,
+      { attempts = attempts })
+    res = nil
+  end
+  if not res then
+    os.remove(path)
+    return nil, err
+  end
+  return {
+    path = path,
+    bytes = res.bytes,
+    content_type = res.headers["content-type"],
+    storage_type = answer.storageType,
+    url = url,
+  }
+end
+
+-- ---- uploads ----------------------------------------------------------
+
+-- PUTs a file to a presigned URL (no Hawk), retried like every call.
+function Client:put_file(call, url, path, headers, timeout)
+  local res, err, attempts = self:request(call, {
+    method = "PUT",
+    url = url,
+    headers = headers,
+    body_file = path,
+    auth = false,
+    timeout = timeout or self.transfer_timeout,
+  })
+  if not res then
+    return nil, err
+  end
+  if res.status ~= 200 and res.status ~= 204 then
+    err = http_error(call, res)
+    err.attempts = attempts
+    return nil, err
+  end
+  return true
+end
+
+local function file_size(call, path)
+  local st, msg, code = fs.stat(path)
+  if not st then
+    return nil, new_error(call, nil, code, msg)
+  end
+  if st.type ~= "file" then
+    return nil, new_error(call, nil, "file", path .. ": not a regular file")
+  end
+  return st.size
+end
+
+-- The object service's upload of a file created as an "object" artifact
+-- (answer = the createArtifact answer): createUpload with the artifact's
+-- credentials (dataInline for small files, else putUrl), the PUT, then
+-- finishUpload with sha256 and sha512. Returns true or nil, err.
+function Client:upload_object(answer, path, content_type, opts)
+  opts = opts or {}
+  local size, err = file_size("createUpload", path)
+  if not size then
+    return nil, err
+  end
+  local object = self:with_credentials(answer.credentials)
+  local methods = { putUrl = { contentType = content_type, contentLength = size } }
+  if size < (opts.inline_limit or 8192) then
+    local data, msg, code = fs.read_file(path)
+    if not data then
+      return nil, new_error("createUpload", nil, code, msg)
+    end
+    methods.dataInline = { contentType = content_type, objectData = sign.b64encode(data) }
+  end
+  local hashes = {}
+  for _, alg in ipairs({ "sha256", "sha512" }) do
+    local d, msg, code = hash.file(path, alg)
+    if not d then
+      return nil, new_error("finishUpload", nil, code, msg)
+    end
+    hashes[alg] = d
+  end
+  local upload
+  upload, err = object:call("createUpload", answer.name, {
+    projectId = answer.projectId,
+    uploadId = answer.uploadId,
+    expires = answer.expires,
+    proposedUploadMethods = methods,
+  })
+  if not upload then
+    return nil, err
+  end
+  local method = upload.uploadMethod or {}
+  if type(method.putUrl) == "table" then
+    local ok
+    ok, err = self:put_file("createUpload", method.putUrl.url, path, method.putUrl.headers, opts.timeout)
+    if not ok then
+      return nil, err
+    end
+  elseif method.dataInline ~= true then
+    return nil, new_error("createUpload", nil, "NoUploadMethod",
+      "the object service accepted none of the proposed upload methods for " .. answer.name)
+  end
+  local done
+  done, err = object:call("finishUpload", answer.name, {
+    projectId = answer.projectId,
+    uploadId = answer.uploadId,
+    hashes = hashes,
+  })
+  if not done then
+    return nil, err
+  end
+  return true
+end
+
+-- Creates an artifact from a file and uploads it completely. opts:
+--   path             the bytes to send (required)
+--   storage_type     "s3" (default) or "object"
+--   content_type     required (s3: sent byte for byte, it is signed)
+--   content_encoding s3 only: the encoding of the file at path ("gzip"
+--                    when the caller gzipped it); storage replays it
+--   content_length   s3 only: the original (decoded) size, default the
+--                    file's size
+--   expires          required (RFC 3339)
+--   inline_limit     object only: dataInline below this size (8192)
+--   timeout          for the PUT (default transfer_timeout)
+-- Returns {storage_type, name, bytes (sent)} or nil, err.
+function Client:upload_artifact(task_id, run_id, name, opts)
+  assert(type(opts) == "table" and type(opts.path) == "string", "queue:upload_artifact: opts.path is required")
+  assert(type(opts.content_type) == "string", "queue:upload_artifact: opts.content_type is required")
+  assert(type(opts.expires) == "string", "queue:upload_artifact: opts.expires is required")
+  local storage = opts.storage_type or "s3"
+  assert(storage == "s3" or storage == "object", "queue:upload_artifact: storage_type must be s3 or object")
+  assert(storage == "s3" or opts.content_encoding == nil,
+    "queue:upload_artifact: content_encoding is for s3 artifacts only")
+  local size, err = file_size("createArtifact", opts.path)
+  if not size then
+    return nil, err
+  end
+  local answer
+  answer, err = self:call("createArtifact", task_id, run_id, name, {
+    storageType = storage,
+    expires = opts.expires,
+    contentType = opts.content_type,
+    contentLength = storage == "s3" and (opts.content_length or size) or size,
+  })
+  if not answer then
+    return nil, err
+  end
+  if storage == "s3" then
+    local headers = { ["Content-Type"] = opts.content_type }
+    if opts.content_encoding then
+      headers["Content-Encoding"] = opts.content_encoding
+    end
+    local ok
+    ok, err = self:put_file("createArtifact", answer.putUrl, opts.path, headers, opts.timeout)
+    if not ok then
+      return nil, err
+    end
+  else
+    local ok
+    ok, err = self:upload_object(answer, opts.path, opts.content_type, opts)
+    if not ok then
+      return nil, err
+    end
+    ok, err = self:call("finishArtifact", task_id, run_id, name, { uploadId = answer.uploadId })
+    if not ok then
+      return nil, err
+    end
+  end
+  return { storage_type = storage, name = name, bytes = size }
+end
+
+return M
