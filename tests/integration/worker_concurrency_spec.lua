@@ -44,7 +44,7 @@ describe("worker: three workers, one task queue", function()
     for _, id in ipairs(ids) do
       local st = fx:task_info(id).status
       assert.are.same({ id, "completed", 1, "completed" },
-        { id, st.state, #st.runs, st.runs[1].reasonResolved })
+        { id, st.state, #st.runs, st.runs[1].reasonResolved }, env:task_log(id))
       local wid = st.runs[1].workerId
       tasks_by_worker[wid] = (tasks_by_worker[wid] or 0) + 1
     end

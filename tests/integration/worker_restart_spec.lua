@@ -21,12 +21,16 @@ describe("worker: SIGKILL mid-task and a restart", function()
       run0 = { files = { ["public/stale.txt"] = "stale\n" }, sleep = 600 },
     })
     script0 = assert(env:wait_script(id, 0))
+    local stale = first.config.artifact_dir .. "/public/stale.txt"
+    assert(worker_env.poll(30, function()
+      return fs.exists(stale)
+    end))
     assert(first:kill("SIGKILL"))
     local st = first:wait()
     assert.are.same({ code = -9, signal = "SIGKILL", signum = 9 }, st)
     -- What a dead worker leaves: its files, and the script it started,
     -- which runs on in its own session.
-    assert.is_true(fs.exists(first.config.artifact_dir .. "/public/stale.txt"))
+    assert.is_true(fs.exists(stale))
     assert.is_true(worker_env.group_alive(script0.pid))
     second = env:start_worker()
     env:wait_resolved(id, 60)
