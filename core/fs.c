@@ -526,11 +526,26 @@ static void pb_truncate(pathbuf_t* pb, size_t len) {
   pb->s[len] = '\0';
 }
 
+/* One open directory of rmtree: its stream, whether the current pass over
+ * it found an entry, and where its name and its parent's path end in pb. */
+typedef struct {
+  DIR* d;
+  int found;
+  size_t name_off;
+  size_t parent_len;
+} rm_frame_t;
+
 /*
- * Removes name in directory parent_fd, recursively, never following a symbolic
- * link (a link is unlinked; directories are opened with O_NOFOLLOW). pb
- * holds the path of name; on failure it is left naming the entry that
- * failed. Returns 0 or errno. Each level holds one descriptor.
+ * Removes name in directory parent_fd and everything below it, never
+ * following a symbolic link (a link is unlinked; directories are opened
+ * with O_NOFOLLOW relative to their parent). pb holds the path of name; on
+ * failure it is left naming the entry that failed. Returns 0 or errno.
+ *
+ * Each level holds one descriptor, so the depth is bounded by the
+ * descriptor limit. The levels are a heap array, not C recursion: with a
+ * high RLIMIT_NOFILE a tree tens of thousands deep (which a task can make
+ * in its work dir) would otherwise overflow the stack and crash the
+ * worker that cleans up after it.
  */
 static int rm_at(int parent_fd, const char* name, pathbuf_t* pb) {
   struct stat st;
@@ -543,55 +558,116 @@ static int rm_at(int parent_fd, const char* name, pathbuf_t* pb) {
     }
     return 0;
   }
+  rm_frame_t* frames = NULL;
+  size_t n = 0;
+  size_t cap = 0;
+  int err = 0;
   int fd =
       openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  const char* child = NULL; /* a directory to open below the top frame */
+  size_t child_parent_len = 0;
   if (fd < 0) {
     return errno == ENOENT ? 0 : errno;
   }
-  DIR* d = fdopendir(fd);
-  if (d == NULL) {
-    int err = errno;
-    close(fd);
-    return err;
-  }
-  /* Pass over the directory until a pass finds nothing left: readdir may
-   * skip entries while the directory changes under it. */
-  int found = 1;
-  while (found) {
-    found = 0;
-    rewinddir(d);
-    for (;;) {
-      errno = 0;
-      struct dirent* de = readdir(d);
-      if (de == NULL) {
-        if (errno != 0) {
-          int err = errno;
-          closedir(d);
-          return err;
+  for (;;) {
+    if (fd >= 0) {
+      /* Enter the directory fd (name, or child of the top frame). */
+      if (n == cap) {
+        size_t ncap = cap == 0 ? 16 : cap * 2;
+        rm_frame_t* nf = (rm_frame_t*)realloc(frames, ncap * sizeof(*nf));
+        if (nf == NULL) {
+          close(fd);
+          err = ENOMEM;
+          break;
         }
+        frames = nf;
+        cap = ncap;
+      }
+      DIR* d = fdopendir(fd);
+      if (d == NULL) {
+        err = errno;
+        close(fd);
         break;
       }
-      if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
+      frames[n].d = d;
+      frames[n].found = 0;
+      frames[n].name_off = child != NULL ? pb->len - strlen(child) : 0;
+      frames[n].parent_len = child != NULL ? child_parent_len : 0;
+      n++;
+      fd = -1;
+      child = NULL;
+    }
+    rm_frame_t* f = &frames[n - 1];
+    /* Pass over the directory until a pass finds nothing left: readdir
+     * may skip entries while the directory changes under it. */
+    errno = 0;
+    struct dirent* de = readdir(f->d);
+    if (de == NULL) {
+      if (errno != 0) {
+        err = errno;
+        break;
+      }
+      if (f->found) {
+        f->found = 0;
+        rewinddir(f->d);
         continue;
       }
-      found = 1;
-      size_t len = pb->len;
-      int err = pb_push(pb, de->d_name);
-      if (err == 0) {
-        err = rm_at(dirfd(d), de->d_name, pb);
+      /* Empty: remove it from its parent (the frame below, or parent_fd
+       * with name for the top). */
+      closedir(f->d);
+      n--;
+      int pfd = n > 0 ? dirfd(frames[n - 1].d) : parent_fd;
+      const char* pname = n > 0 ? pb->s + f->name_off : name;
+      if (unlinkat(pfd, pname, AT_REMOVEDIR) < 0 && errno != ENOENT) {
+        err = errno;
+        break;
       }
-      if (err != 0) {
-        closedir(d);
-        return err;
+      if (n == 0) {
+        break;
       }
-      pb_truncate(pb, len);
+      pb_truncate(pb, f->parent_len);
+      continue;
     }
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
+      continue;
+    }
+    f->found = 1;
+    size_t len = pb->len;
+    err = pb_push(pb, de->d_name);
+    if (err != 0) {
+      break;
+    }
+    int dfd = dirfd(f->d);
+    if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+      if (errno != ENOENT) {
+        err = errno;
+        break;
+      }
+    } else if (!S_ISDIR(st.st_mode)) {
+      if (unlinkat(dfd, de->d_name, 0) < 0 && errno != ENOENT) {
+        err = errno;
+        break;
+      }
+    } else {
+      fd = openat(dfd, de->d_name,
+                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0 && errno != ENOENT) {
+        err = errno;
+        break;
+      }
+      if (fd >= 0) {
+        child = de->d_name;
+        child_parent_len = len;
+        continue; /* pb keeps naming the directory entered */
+      }
+    }
+    pb_truncate(pb, len);
   }
-  closedir(d);
-  if (unlinkat(parent_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT) {
-    return errno;
+  for (size_t i = 0; i < n; i++) {
+    closedir(frames[i].d);
   }
-  return 0;
+  free(frames);
+  return err;
 }
 
 static int fs_rmtree(lua_State* L) {

@@ -536,6 +536,26 @@ describe("sw.fs", function()
       assert.are.same({}, fs.listdir(d))
     end)
 
+    it("removes a tree deeper than the C stack would allow recursing", function()
+      -- rmtree used to recurse once per level (~220 bytes of stack each):
+      -- with a high descriptor limit a task could make a tree deep enough
+      -- to crash the worker cleaning up after it. A 128 KiB stack shows it
+      -- with 900 levels (fewer descriptors than the usual 1024 limit).
+      local p = d .. "/deep"
+      for _ = 1, 900 do
+        p = p .. "/d"
+      end
+      assert(fs.mkdirp(p))
+      local bin = os.getenv("SW_BIN") or (support.root .. "/build/scriptworker")
+      local code = string.format("print(require('sw.fs').rmtree(%q))", d .. "/deep")
+      local cmd = string.format("ulimit -s 128 && exec %q lua -e %q 2>&1", bin, code)
+      local pipe = assert(io.popen("sh -c '" .. cmd:gsub("'", "'\\''") .. "'"))
+      local out = pipe:read("a")
+      pipe:close()
+      assert.are.equal("true\n", out)
+      assert.are.same({}, fs.listdir(d))
+    end)
+
     user_it("names the entry it could not remove", function()
       assert(fs.mkdirp(d .. "/t/locked"))
       write(d .. "/t/locked/f", "x")
