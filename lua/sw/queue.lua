@@ -550,13 +550,59 @@ end
 
 -- ---- uploads ----------------------------------------------------------
 
--- PUTs a file to a presigned URL (no Hawk), retried like every call.
-function Client:put_file(call, url, path, headers, timeout)
+-- What an upload sends: a path (string) or bytes in memory ({body =
+-- bytes}). Checks it and returns its size, or nil, err.
+local function source_size(call, src)
+  if type(src) == "table" then
+    assert(type(src.body) == "string", "queue: an upload source table needs a string body")
+    return #src.body
+  end
+  assert(type(src) == "string", "queue: an upload source is a path or {body = bytes}")
+  local st, msg, code = fs.stat(src)
+  if not st then
+    return nil, new_error(call, nil, code, msg)
+  end
+  if st.type ~= "file" then
+    return nil, new_error(call, nil, "file", src .. ": not a regular file")
+  end
+  return st.size
+end
+
+local function source_bytes(call, src)
+  if type(src) == "table" then
+    return src.body
+  end
+  local data, msg, code = fs.read_file(src)
+  if not data then
+    return nil, new_error(call, nil, code, msg)
+  end
+  return data
+end
+
+local function source_hash(call, src, alg)
+  if type(src) == "table" then
+    return hash.string(src.body, alg)
+  end
+  local d, msg, code = hash.file(src, alg)
+  if not d then
+    return nil, new_error(call, nil, code, msg)
+  end
+  return d
+end
+
+-- PUTs a file (path) or bytes ({body = bytes}) to a presigned URL (no
+-- Hawk), retried like every call.
+function Client:put_file(call, url, src, headers, timeout)
+  local _, serr = source_size(call, src)
+  if serr then
+    return nil, serr
+  end
   local res, err, attempts = self:request(call, {
     method = "PUT",
     url = url,
     headers = headers,
-    body_file = path,
+    body_file = type(src) == "string" and src or nil,
+    body = type(src) == "table" and src.body or nil,
     auth = false,
     timeout = timeout or self.transfer_timeout,
   })
@@ -571,43 +617,33 @@ function Client:put_file(call, url, path, headers, timeout)
   return true
 end
 
-local function file_size(call, path)
-  local st, msg, code = fs.stat(path)
-  if not st then
-    return nil, new_error(call, nil, code, msg)
-  end
-  if st.type ~= "file" then
-    return nil, new_error(call, nil, "file", path .. ": not a regular file")
-  end
-  return st.size
-end
-
--- The object service's upload of a file created as an "object" artifact
--- (answer = the createArtifact answer): createUpload with the artifact's
--- credentials (dataInline for small files, else putUrl), the PUT, then
--- finishUpload with sha256 and sha512. Returns true or nil, err.
-function Client:upload_object(answer, path, content_type, opts)
+-- The object service's upload of an "object" artifact (answer = the
+-- createArtifact answer) from a path or {body = bytes}: createUpload with
+-- the artifact's credentials (dataInline proposed for small data, putUrl
+-- always), the PUT when putUrl was chosen, then finishUpload with sha256
+-- and sha512. Returns true or nil, err.
+function Client:upload_object(answer, src, content_type, opts)
   opts = opts or {}
-  local size, err = file_size("createUpload", path)
+  local size, err = source_size("createUpload", src)
   if not size then
     return nil, err
   end
   local object = self:with_credentials(answer.credentials)
   local methods = { putUrl = { contentType = content_type, contentLength = size } }
   if size < (opts.inline_limit or 8192) then
-    local data, msg, code = fs.read_file(path)
+    local data
+    data, err = source_bytes("createUpload", src)
     if not data then
-      return nil, new_error("createUpload", nil, code, msg)
+      return nil, err
     end
     methods.dataInline = { contentType = content_type, objectData = sign.b64encode(data) }
   end
   local hashes = {}
   for _, alg in ipairs({ "sha256", "sha512" }) do
-    local d, msg, code = hash.file(path, alg)
-    if not d then
-      return nil, new_error("finishUpload", nil, code, msg)
+    hashes[alg], err = source_hash("finishUpload", src, alg)
+    if not hashes[alg] then
+      return nil, err
     end
-    hashes[alg] = d
   end
   local upload
   upload, err = object:call("createUpload", answer.name, {
@@ -622,7 +658,7 @@ function Client:upload_object(answer, path, content_type, opts)
   local method = upload.uploadMethod or {}
   if type(method.putUrl) == "table" then
     local ok
-    ok, err = self:put_file("createUpload", method.putUrl.url, path, method.putUrl.headers, opts.timeout)
+    ok, err = self:put_file("createUpload", method.putUrl.url, src, method.putUrl.headers, opts.timeout)
     if not ok then
       return nil, err
     end
@@ -642,27 +678,31 @@ function Client:upload_object(answer, path, content_type, opts)
   return true
 end
 
--- Creates an artifact from a file and uploads it completely. opts:
---   path             the bytes to send (required)
+-- Creates an artifact and uploads its bytes completely. opts:
+--   path | body      the file whose bytes are sent, or the bytes (one of
+--                    the two is required)
 --   storage_type     "s3" (default) or "object"
 --   content_type     required (s3: sent byte for byte, it is signed)
---   content_encoding s3 only: the encoding of the file at path ("gzip"
---                    when the caller gzipped it); storage replays it
+--   content_encoding s3 only: the encoding of the bytes sent ("gzip"
+--                    when the caller gzipped them); storage replays it
 --   content_length   s3 only: the original (decoded) size, default the
---                    file's size
+--                    size sent
 --   expires          required (RFC 3339)
 --   inline_limit     object only: dataInline below this size (8192)
 --   timeout          for the PUT (default transfer_timeout)
 -- Returns {storage_type, name, bytes (sent)} or nil, err.
 function Client:upload_artifact(task_id, run_id, name, opts)
-  assert(type(opts) == "table" and type(opts.path) == "string", "queue:upload_artifact: opts.path is required")
+  assert(type(opts) == "table", "queue:upload_artifact: opts must be a table")
+  assert((type(opts.path) == "string") ~= (type(opts.body) == "string"),
+    "queue:upload_artifact: give exactly one of opts.path and opts.body")
   assert(type(opts.content_type) == "string", "queue:upload_artifact: opts.content_type is required")
   assert(type(opts.expires) == "string", "queue:upload_artifact: opts.expires is required")
   local storage = opts.storage_type or "s3"
   assert(storage == "s3" or storage == "object", "queue:upload_artifact: storage_type must be s3 or object")
   assert(storage == "s3" or opts.content_encoding == nil,
     "queue:upload_artifact: content_encoding is for s3 artifacts only")
-  local size, err = file_size("createArtifact", opts.path)
+  local src = opts.path or { body = opts.body }
+  local size, err = source_size("createArtifact", src)
   if not size then
     return nil, err
   end
@@ -682,13 +722,13 @@ function Client:upload_artifact(task_id, run_id, name, opts)
       headers["Content-Encoding"] = opts.content_encoding
     end
     local ok
-    ok, err = self:put_file("createArtifact", answer.putUrl, opts.path, headers, opts.timeout)
+    ok, err = self:put_file("createArtifact", answer.putUrl, src, headers, opts.timeout)
     if not ok then
       return nil, err
     end
   else
     local ok
-    ok, err = self:upload_object(answer, opts.path, opts.content_type, opts)
+    ok, err = self:upload_object(answer, src, opts.content_type, opts)
     if not ok then
       return nil, err
     end
