@@ -344,6 +344,12 @@ describe("sw.queue against the local Queue", function()
       assert.are.equal("gzip", res.headers["content-encoding"])
       assert.are.equal(support.read(src .. ".gz"), stored)
       download_equals(src, t.task_id, 0, "public/logs/live.log")
+      -- The same from bytes in memory.
+      assert(t.worker:upload_artifact(t.task_id, 0, "public/logs/memory.log", {
+        body = fs.gzip_string(text), content_type = "text/plain", content_encoding = "gzip",
+        content_length = #text, expires = EXPIRES,
+      }))
+      download_equals(src, t.task_id, 0, "public/logs/memory.log")
     end))
 
     it("object: small (inline) and large (putUrl) uploads download byte-identical", async(function()
@@ -357,12 +363,32 @@ describe("sw.queue against the local Queue", function()
         local r = download_equals(src, t.task_id, 0, name)
         assert.are.equal("object", r.storage_type)
       end
+      -- From bytes in memory, inline and by putUrl.
+      for name, src in pairs({ ["public/small-mem.bin"] = small, ["public/large-mem.bin"] = large }) do
+        assert(t.worker:upload_artifact(t.task_id, 0, name, {
+          body = support.read(src), storage_type = "object", content_type = "application/octet-stream",
+          expires = EXPIRES,
+        }))
+        download_equals(src, t.task_id, 0, name)
+      end
       local present = {}
       for _, a in ipairs(fx:task_info(t.task_id).artifacts[1]) do
         present[a.name] = a.present
       end
-      assert.is_true(present["public/small.bin"])
-      assert.is_true(present["public/large.bin"])
+      local names = { "public/small.bin", "public/large.bin", "public/small-mem.bin", "public/large-mem.bin" }
+      for _, name in ipairs(names) do
+        assert.is_true(present[name], name)
+      end
+    end))
+
+    it("a missing file is an error before anything is created", async(function()
+      local before = requests("createArtifact")
+      local err = assert_error({ call = "createArtifact", status = nil, code = "ENOENT" },
+        t.worker:upload_artifact(t.task_id, 0, "public/nothing.txt", {
+          path = dir .. "/no-such-file", content_type = "text/plain", expires = EXPIRES,
+        }))
+      assert.truthy(err.message:find(dir .. "/no-such-file", 1, true), err.message)
+      assert.are.equal(before, requests("createArtifact"))
     end))
 
     it("object: the calls one by one, and finishArtifact's 204", async(function()
