@@ -183,6 +183,13 @@ static void waiter_release(waiter_t* w) {
   }
 }
 
+/* libuv's text for errno err (as in every other message), or strerror's
+ * for an errno libuv does not know (uv_strerror would strdup one, a leak). */
+static const char* errno_text(int err, char* buf, size_t size) {
+  uv_strerror_r(uv_translate_sys_error(err), buf, size);
+  return strncmp(buf, "Unknown", 7) == 0 ? strerror(err) : buf;
+}
+
 /* stack: +1, the status table of a finished process */
 static void push_status(lua_State* L, proc_t* p) {
   luaL_checkstack(L, 4, "proc.wait");
@@ -208,8 +215,9 @@ static void push_status(lua_State* L, proc_t* p) {
     }
   }
   if (p->log_err != 0) {
+    char text[128];
     lua_pushfstring(L, "proc: log %s: %s", p->log_path,
-                    uv_strerror(uv_translate_sys_error(p->log_err)));
+                    errno_text(p->log_err, text, sizeof(text)));
     lua_setfield(L, -2, "log_error");
   }
 }
@@ -263,8 +271,9 @@ static void log_write(proc_t* p, const char* data, size_t len) {
         continue;
       }
       p->log_err = errno;
+      char text[128];
       sw_log(p->L, SW_LOG_WARN, "proc: pid %d: writing %s: %s", p->pid,
-             p->log_path, uv_strerror(uv_translate_sys_error(p->log_err)));
+             p->log_path, errno_text(p->log_err, text, sizeof(text)));
       return;
     }
     off += (size_t)n;
