@@ -236,13 +236,18 @@ static int atomic_open(guard_t* g, const char* path, mode_t mode) {
   const char* slash = strrchr(path, '/');
   size_t dirlen = slash == NULL ? 0 : (size_t)(slash - path) + 1;
   const char* base = path + dirlen;
-  g->tmp = (char*)malloc(len + 9);
-  g->dir = dirlen == 0 ? strdup(".") : strndup(path, dirlen);
-  if (g->tmp == NULL || g->dir == NULL) {
+  char* tmp = (char*)malloc(len + 9);
+  char* dir = dirlen == 0 ? strdup(".") : strndup(path, dirlen);
+  if (tmp == NULL || dir == NULL) {
+    /* Not in g yet: guard_release would unlink the uninitialised tmp. */
+    free(tmp);
+    free(dir);
     return ENOMEM;
   }
   /* At most 200 bytes of the name, so the temp name fits in NAME_MAX. */
-  snprintf(g->tmp, len + 9, "%.*s.%.200s.XXXXXX", (int)dirlen, path, base);
+  snprintf(tmp, len + 9, "%.*s.%.200s.XXXXXX", (int)dirlen, path, base);
+  g->tmp = tmp;
+  g->dir = dir;
   int fd = mkostemp(g->tmp, O_CLOEXEC);
   if (fd < 0) {
     int err = errno;
