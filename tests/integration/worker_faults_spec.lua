@@ -32,7 +32,7 @@ describe("worker: a Queue with faults on every endpoint", function()
     fx = support_queue.start({
       poll_seconds = 1,
       -- a claim lost to a cut-off answer expires soon
-      claim_seconds = 4,
+      claim_seconds = 3,
       faults = { seed = 4242, rules = { ["*"] = RULE, upload = RULE } },
     })
     env = worker_env.new(fx, "faults")
@@ -79,7 +79,7 @@ describe("worker: a Queue with faults on every endpoint", function()
     for _, id in ipairs(ids) do
       local st = fx:task_info(id).status
       local last = st.runs[#st.runs]
-      assert.are.same({ id, "completed", "completed" }, { id, st.state, last.reasonResolved })
+      assert.are.same({ id, "completed", "completed" }, { id, st.state, last.reasonResolved }, env:task_log(id))
       for r = 1, #st.runs - 1 do
         local run = st.runs[r]
         assert.are.equal("exception", run.state)

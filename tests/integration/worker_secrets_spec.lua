@@ -97,7 +97,7 @@ describe("worker: secrets", function()
         TASKCLUSTER_PROXY_URL = "http://taskcluster",
       },
     })
-    local id = env:create_task({ dump_env = true, collect_creds = 5, print = { "collecting" } })
+    local id = env:create_task({ dump_env = true, collect_creds = 3, print = { "collecting" } })
     ids[#ids + 1] = id
     assert.are.equal("completed", env:wait_resolved(id).state)
     local vars = {}

@@ -75,8 +75,8 @@ describe("worker: signals", function()
   end)
 
   it("a task claimed while stopping is reported worker-shutdown without running", function()
-    -- claimWork answers 3 s late: SIGTERM arrives while it is under way.
-    fx:set_faults({ seed = 1, rules = { claimWork = { latencyMs = 3000 } } })
+    -- claimWork answers 1.5 s late: SIGTERM arrives while it is under way.
+    fx:set_faults({ seed = 1, rules = { claimWork = { latencyMs = 1500 } } })
     local id = env:create_task({ exit = 0 }, { retries = 0 })
     local before = fx:stats().requests.claimWork or 0
     local w = env:start_worker({ worker_id = "late" })
@@ -114,9 +114,9 @@ describe("worker: signals", function()
   end)
 
   it("SIGUSR1 and SIGTERM during an empty claimWork exit 0 without sleeping poll_interval", function()
-    -- claimWork answers 2 s late and finds nothing; a worker that then
+    -- claimWork answers 1 s late and finds nothing; a worker that then
     -- slept its poll_interval of 600 s would miss the wait below.
-    fx:set_faults({ seed = 1, rules = { claimWork = { latencyMs = 2000 } } })
+    fx:set_faults({ seed = 1, rules = { claimWork = { latencyMs = 1000 } } })
     for _, sig in ipairs({ "SIGUSR1", "SIGTERM" }) do
       local before = fx:stats().requests.claimWork or 0
       local w = env:start_worker({ worker_id = "poll" .. sig:lower(), config = { poll_interval = 600 } })
