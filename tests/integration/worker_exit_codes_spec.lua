@@ -67,6 +67,21 @@ describe("worker: exit codes", function()
       worker:log():match("INFO %[[%w_-]+%] (status 6 is superseded[^\n]*)"))
   end)
 
+  it("maps the codes of a config's reversed_statuses, which replaces the default one", function()
+    -- As in Python: STATUSES reversed, updated with the config's dict.
+    local env2 = worker_env.new(fx, "reversed")
+    local w2 = env2:start_worker({ config = { reversed_statuses = { ["42"] = "resource-unavailable" } } })
+    local want = { [42] = { "exception", "resource-unavailable" }, [241] = { "failed", "failed" },
+      [4] = { "exception", "resource-unavailable" } }
+    for code, w in pairs(want) do
+      local id = env2:create_task({ exit = code }, { retries = 0 })
+      local st = env2:wait_resolved(id)
+      assert.are.same({ code, w[1], w[2] }, { code, st.state, st.runs[1].reasonResolved })
+    end
+    assert.are.same({ code = 0 }, w2:stop())
+    env2:cleanup()
+  end)
+
   it("keeps running after every task, and exits 0 on SIGTERM", function()
     assert.are.equal("running", worker.process:status())
     assert.are.same({ code = 0 }, worker:stop())
