@@ -452,7 +452,16 @@ describe("sw.queue against the local Queue", function()
       assert.is_false(exists(out))
       assert_error({ call = "getLatestArtifact", status = 403 },
         fx:client("nobody"):download_artifact(t.task_id, nil, name, out))
-      download_equals(src, t.task_id, 0, name, fx:client("private-reader"))
+      local reader = fx:client("private-reader")
+      download_equals(src, t.task_id, 0, name, reader)
+      -- By URL with a bewit, as a browser or curl would fetch it.
+      local http = require("sw.http")
+      local url = reader:build_url("getArtifact", t.task_id, 0, name)
+      local plain = assert(http.request({ url = url }))
+      assert.are.equal(403, plain.status)
+      local signed = assert(http.request({ url = reader:signed_url(url, 60), follow_redirects = true }))
+      assert.are.equal(200, signed.status)
+      assert.are.equal(support.read(src), signed.body)
     end))
 
     it("names with / are encoded as %2F and work in every call", async(function()
