@@ -183,6 +183,27 @@ local function append_line(path, line)
   end
 end
 
+-- Whether process group pgid has a member that is not a zombie. kill(0)
+-- also counts zombies, which no signal reaches and which wait for a
+-- parent (init, for the script's orphans) that may be slow to reap them.
+-- Linux /proc; where it cannot be read, any member counts.
+function M.group_alive(pgid)
+  local names = fs.listdir("/proc")
+  if not names then
+    return true
+  end
+  for _, name in ipairs(names) do
+    if name:match("^%d+$") then
+      -- "pid (comm) state ppid pgrp ...", comm may hold anything
+      local state, pgrp = (fs.read_file("/proc/" .. name .. "/stat") or ""):match("%) (%a) %-?%d+ (%d+) ")
+      if pgrp and tonumber(pgrp) == pgid and state ~= "Z" and state ~= "X" then
+        return true
+      end
+    end
+  end
+  return false
+end
+
 -- Runs the task script and returns the status (exit code semantics of the
 -- Python worker): the script's exit code, task_max_timeout_status on
 -- timeout, invalid_reclaim_status when the claim was lost, worker-shutdown
@@ -230,6 +251,23 @@ local function run_script(t)
     st = p:stop(cfg.script_stop_grace)
   end
   t.proc = nil
+  -- The script is done, but what it started in its process group may not
+  -- be: left running, it would change artifact_dir under the chain of
+  -- trust's hashes and the upload, and live on into the next task. (A
+  -- process that is only exiting gets half a second to go by itself.)
+  local left = p:kill(0) and M.group_alive(p:pid())
+  for _ = 1, 10 do
+    if not left then
+      break
+    end
+    sched.sleep(0.05)
+    left = M.group_alive(p:pid())
+  end
+  if left then
+    log.warn("the task script left processes behind; killing its process group")
+    append_line(log_path, "Automation Error: the task script left processes behind; they were killed")
+    p:kill("SIGKILL")
+  end
   if st and st.code ~= nil and st.signal == nil then
     append_line(log_path, "exit code: " .. st.code)
     status = st.code

@@ -1,7 +1,8 @@
 -- The worker binary against the local Queue when the task script cannot
 -- start (its executable is missing: internal-error, the reason in the
 -- task's log) or crashes (killed by a signal: failed, as in the Python
--- worker); either way the worker goes on to the next task.
+-- worker); either way the worker goes on to the next task. What a script
+-- leaves running in its process group is killed when it ends.
 local fs = require("sw.fs")
 local worker_env = require("integration.fixtures.worker_env")
 local support_queue = worker_env.support_queue
@@ -55,6 +56,19 @@ describe("worker: a script that cannot start or crashes", function()
     assert.are.equal("about to crash\nAutomation Error: the task script was killed by signal 6\n", log)
     local next_id = env:create_task({ exit = 0 })
     assert.are.equal("completed", env:wait_resolved(next_id).state)
+  end)
+
+  it("a script that leaves a process behind: it is killed when the script ends", function()
+    local id = env:create_task({ background = 600, files = { ["public/a.txt"] = "a\n" } })
+    local st = env:wait_resolved(id)
+    assert.are.same({ "completed", "completed" }, { st.state, st.runs[1].reasonResolved })
+    local script = env:script_state(id, 0)
+    assert.are.equal("integer", math.type(script.bg_pid))
+    assert.is_true(worker_env.group_ends(script.pid))
+    local log = assert(env:artifact(id, 0, "public/logs/live_backing.log")).body
+    assert.are.equal("Automation Error: the task script left processes behind; they were killed\nexit code: 0\n", log)
+    assert.truthy(worker:log():find("WARN [" .. id .. "] the task script left processes behind; killing its "
+      .. "process group", 1, true))
   end)
 
   it("never stopped; sent nothing the Queue's schemas refuse", function()
