@@ -35,7 +35,7 @@ describe("worker: a 3-minute task under 60-second claims", function()
   it("reclaimed at least three times", function()
     assert.is_true((fx:stats().requests.reclaimTask or 0) >= 3)
     local n = 0
-    for _ in worker:log():gmatch("DEBUG %[" .. task_id .. "%] reclaimed taken_until=") do
+    for _ in worker:log():gmatch("DEBUG %[" .. task_id:gsub("%p", "%%%0") .. "%] reclaimed taken_until=") do
       n = n + 1
     end
     assert.is_true(n >= 3, "reclaims logged: " .. n)
@@ -44,7 +44,7 @@ describe("worker: a 3-minute task under 60-second claims", function()
   it("rewrote the credentials on fd 3: the script read other ones at the end", function()
     local creds = assert(env:artifact(task_id, 0, "public/creds.json"))
     local c = require("sw.json").decode(creds.body)
-    local prefix = "^task%-client/" .. task_id:gsub("%-", "%%-") .. "/0/on/wg%-1/w1/until/%d+%.?%d*$"
+    local prefix = "^task%-client/" .. task_id:gsub("%p", "%%%0") .. "/0/on/wg%-1/w1/until/%d+%.?%d*$"
     assert.truthy(c.start.clientId:match(prefix), c.start.clientId)
     assert.truthy(c.finish.clientId:match(prefix), c.finish.clientId)
     assert.are_not.equal(c.start.clientId, c.finish.clientId)
