@@ -360,6 +360,12 @@ static void task_finish(sw_task_t* t, int nvals) {
   lua_setfield(co, -2, "n");
   t->result_ref = luaL_ref(co, LUA_REGISTRYINDEX);
   t->state = T_DONE;
+  if (t->is_main) {
+    /* The end of sched.run's task may come from a callback early in a loop
+     * turn (a timer); without uv_stop the same turn would go on to poll,
+     * and block for as long as any handle (a child process) stays open. */
+    uv_stop(&t->rt->loop);
+  }
   t->suspended = 0;
   t->cancel = NULL;
   live_remove(t);

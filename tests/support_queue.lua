@@ -210,11 +210,6 @@ function M.start(opts)
       end
       sched.sleep(0.02)
     end
-    -- Workaround for sw.sched: when the main task of sched.run ends inside
-    -- the ready-queue (idle) callback, libuv's poll that follows has no
-    -- timeout while the child's process handle keeps the loop alive, so
-    -- sched.run never returns. A live timer bounds that poll.
-    self.ticker = sched.every(0.05, function() end)
   end)
   return self
 end
@@ -446,10 +441,6 @@ function Fixture:stop(grace)
     return self.stopped
   end
   local st = run(function()
-    if self.ticker then
-      self.ticker:close()
-      self.ticker = nil
-    end
     local p = self.process
     if p:status() == "running" then
       p:kill("SIGTERM")
