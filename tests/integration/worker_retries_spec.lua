@@ -54,6 +54,15 @@ describe("worker: queue_retries", function()
     assert.are.same({ code = 0 }, w:stop())
   end)
 
+  it("keeps polling a Queue it cannot reach, and still exits 0 on SIGTERM", function()
+    local w = env:start_worker({ worker_id = "down", config = { taskcluster_root_url = "http://127.0.0.1:1",
+      queue_retries = 1 } })
+    assert(w:wait_log("claimWork failed.-\n.-claimWork failed"))
+    assert.are.equal("running", w.process:status())
+    assert.are.same({ code = 0 }, w:stop())
+    assert.truthy(w:log():find("WARN claimWork failed error=\"claimWork: transport connect: ", 1, true), w:log())
+  end)
+
   it("refuses values of the added keys that cannot work: exit 2", function()
     local cfg = env:config("bad", { queue_retries = 0, max_concurrent_uploads = 0, script_stop_grace = -1 })
     local path = env:write_config("bad", cfg)
