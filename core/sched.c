@@ -402,6 +402,13 @@ static void task_fail(sw_task_t* t, const char* msg, const char* code) {
   task_finish(t, 2);
 }
 
+/* lua_pcall'd: the text of the error object at 1, as luaL_tolstring
+ * makes it ("nil", "table: 0x...", or its __tostring). */
+static int error_text(lua_State* L) {
+  luaL_tolstring(L, 1, NULL);
+  return 1;
+}
+
 static void task_run(sw_task_t* t, int nargs) {
   sw_rt_t* rt = t->rt;
   lua_State* co = t->co;
@@ -437,21 +444,31 @@ static void task_run(sw_task_t* t, int nargs) {
     sw_log(rt->L, SW_LOG_ERROR, "task %lld: out of memory", (long long)t->id);
     abort();
   }
-  const char* msg = lua_tostring(co, -1);
-  if (msg == NULL) {
-    msg = luaL_tolstring(co, -1, NULL);
+  /* The text of the error object may come from its __tostring, which can
+   * raise: run it under pcall on the main thread. Raised on co (a dead
+   * thread, no handler), the error would unwind straight through the loop
+   * to the outermost pcall, leaving the scheduler half way. */
+  lua_State* L = rt->L;
+  if (!lua_checkstack(L, 4)) {
+    sw_log(L, SW_LOG_ERROR, "task %lld: stack overflow", (long long)t->id);
+    abort();
   }
-  luaL_traceback(co, co, msg, 0);
-  const char* full = lua_tostring(co, -1);
+  int base = lua_gettop(L);
+  lua_pushcfunction(L, error_text);
+  lua_xmove(co, L, 1);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    lua_pop(L, 1);
+    lua_pushliteral(L, "(error object has a __tostring that fails)");
+  }
+  luaL_traceback(L, co, lua_tostring(L, -1), 0);
+  const char* full = lua_tostring(L, -1);
   if (t->waiters == NULL && !t->is_main) {
+    /* On co, whose label the line carries. */
     sw_log(co, SW_LOG_ERROR, "task %lld aborted: %s", (long long)t->id, full);
   }
-  /* Keep the message alive while the thread is reset. */
-  lua_pushvalue(co, -1);
-  lua_xmove(co, rt->L, 1);
-  sw_closethread(co, rt->L);
-  task_fail(t, lua_tostring(rt->L, -1), "error");
-  lua_pop(rt->L, 1);
+  sw_closethread(co, L);
+  task_fail(t, full, "error");
+  lua_settop(L, base);
 }
 
 void sw_task_resume(sw_task_t* t, int nargs) { task_run(t, nargs); }

@@ -121,6 +121,34 @@ describe("sw.sched", function()
     assert.are.equal("done", t:status())
   end))
 
+  it("fails a task whose error object cannot be printed", async(function()
+    -- The message was made with luaL_tolstring on the dead coroutine: a
+    -- __tostring that raised unwound through the event loop (and the state
+    -- crashed at exit).
+    local t = sched.spawn(function()
+      error(setmetatable({}, {
+        __tostring = function()
+          error("no text")
+        end,
+      }))
+    end)
+    local ok, msg, code = t:wait()
+    assert.is_false(ok)
+    assert.are.equal("error", code)
+    assert.matches("^%(error object has a __tostring that fails%)\nstack traceback:\n", msg)
+    local t2 = sched.spawn(function()
+      error(setmetatable({}, {
+        __tostring = function()
+          return "custom"
+        end,
+      }))
+    end)
+    ok, msg = t2:wait()
+    assert.is_false(ok)
+    assert.matches("^custom\nstack traceback:\n", msg)
+    sched.sleep(0.001) -- the loop still turns
+  end))
+
   it("times out a wait and leaves the task running", async(function()
     local t = sched.spawn(function()
       sched.sleep(0.2)
