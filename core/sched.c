@@ -522,9 +522,13 @@ static int task_cancel(sw_task_t* t) {
   /* Runs the coroutine's pending to-be-closed variables. */
   int status = sw_closethread(co, t->rt->L);
   if (status != LUA_OK) {
+    /* lua_tostring is NULL for a table: "%s" must not get that. */
+    const char* err = lua_tostring(co, -1);
     sw_log(t->rt->L, SW_LOG_WARN,
            "task %lld: error while closing after cancel: %s", (long long)t->id,
-           lua_tostring(co, -1));
+           err != NULL
+               ? err
+               : lua_pushfstring(co, "(a %s value)", luaL_typename(co, -1)));
   }
   task_fail(t, "cancelled", "cancelled");
   return 1;

@@ -183,6 +183,31 @@ describe("sw.sched", function()
     assert.is_false(t:cancel())
   end))
 
+  it("logs a cleanup's error object that is not a string", async(function()
+    -- The warning passed lua_tostring's NULL to "%s".
+    local log = require("sw.log")
+    local path = os.tmpname()
+    local t = sched.spawn(function()
+      local _ <close> = setmetatable({}, {
+        __close = function()
+          error({ code = 1 })
+        end,
+      })
+      sched.sleep(10)
+    end)
+    sched.yield()
+    assert(log.set_output(path))
+    local ok, err = pcall(t.cancel, t)
+    log.set_output(nil)
+    local out = support.read(path)
+    os.remove(path)
+    assert(ok, err)
+    assert.matches(
+      " WARN task %d+: error while closing after cancel: %(a table value%)\n$",
+      out
+    )
+  end))
+
   it("a cancel cannot be swallowed by pcall in the task", async(function()
     local after = false
     local t = sched.spawn(function()
