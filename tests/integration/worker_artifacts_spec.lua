@@ -121,12 +121,7 @@ describe("worker: artifacts", function()
   end)
 
   teardown(function()
-    if env then
-      env:cleanup()
-    end
-    if fx then
-      fx:stop()
-    end
+    worker_env.finish(fx, env)
   end)
 
   it("completes the task", function()

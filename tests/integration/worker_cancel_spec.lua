@@ -27,12 +27,7 @@ describe("worker: cancel during a run", function()
   end)
 
   teardown(function()
-    if env then
-      env:cleanup()
-    end
-    if fx then
-      fx:stop()
-    end
+    worker_env.finish(fx, env)
   end)
 
   it("stops the script and reports nothing after", function()

@@ -12,7 +12,7 @@ local WORKERS = { "w1", "w2", "w3" }
 describe("worker: three workers, one task queue", function()
   local fx, env
   local ids = {}
-  local workers = {}
+  local workers
 
   setup(function()
     fx = support_queue.start({ poll_seconds = 1 })
@@ -22,21 +22,12 @@ describe("worker: three workers, one task queue", function()
       ids[i] = id
       env:create_task({ files = { ["public/id.txt"] = id .. "\n" } }, { task_id = id, retries = 0 })
     end
-    for _, name in ipairs(WORKERS) do
-      workers[name] = env:start_worker({ worker_id = name })
-    end
-    for _, id in ipairs(ids) do
-      env:wait_resolved(id, 120)
-    end
+    workers = env:start_workers(WORKERS)
+    env:wait_all(ids, 120)
   end)
 
   teardown(function()
-    if env then
-      env:cleanup()
-    end
-    if fx then
-      fx:stop()
-    end
+    worker_env.finish(fx, env)
   end)
 
   it("resolves every task exactly once: one run, completed", function()

@@ -62,12 +62,7 @@ describe("worker: configuration", function()
   end)
 
   teardown(function()
-    if env then
-      env:cleanup()
-    end
-    if fx then
-      fx:stop()
-    end
+    worker_env.finish(fx, env)
   end)
 
   it("runs a task with a scriptworker.yaml written for the Python worker, unchanged", function()

@@ -21,12 +21,7 @@ describe("worker: a script that cannot start or crashes", function()
   end)
 
   teardown(function()
-    if env then
-      env:cleanup()
-    end
-    if fx then
-      fx:stop()
-    end
+    worker_env.finish(fx, env)
   end)
 
   it("a missing executable: internal-error, and the log says why", function()

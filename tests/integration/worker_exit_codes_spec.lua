@@ -38,12 +38,7 @@ describe("worker: exit codes", function()
   end)
 
   teardown(function()
-    if env then
-      env:cleanup()
-    end
-    if fx then
-      fx:stop()
-    end
+    worker_env.finish(fx, env)
   end)
 
   for i, e in ipairs(EXPECTED) do

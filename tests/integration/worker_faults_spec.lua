@@ -26,7 +26,7 @@ end
 describe("worker: a Queue with faults on every endpoint", function()
   local fx, env
   local ids = {}
-  local workers = {}
+  local workers
 
   setup(function()
     fx = support_queue.start({
@@ -41,22 +41,12 @@ describe("worker: a Queue with faults on every endpoint", function()
       ids[i] = id
       env:create_task(files_of(i, id), { task_id = id })
     end
-    for _, name in ipairs(WORKERS) do
-      -- quick backoff between attempts keeps the spec short
-      workers[name] = env:start_worker({ worker_id = name })
-    end
-    for _, id in ipairs(ids) do
-      env:wait_resolved(id, 120)
-    end
+    workers = env:start_workers(WORKERS)
+    env:wait_all(ids, 120)
   end)
 
   teardown(function()
-    if env then
-      env:cleanup()
-    end
-    if fx then
-      fx:stop()
-    end
+    worker_env.finish(fx, env)
   end)
 
   it("injected errors, cut connections and latency, uploads included", function()

@@ -17,12 +17,7 @@ describe("worker: malformed tasks", function()
   end)
 
   teardown(function()
-    if env then
-      env:cleanup()
-    end
-    if fx then
-      fx:stop()
-    end
+    worker_env.finish(fx, env)
   end)
 
   local CASES = {

@@ -13,9 +13,7 @@ describe("worker: maximum run time", function()
   end)
 
   teardown(function()
-    if fx then
-      fx:stop()
-    end
+    worker_env.finish(fx)
   end)
 
   local function check(o)

@@ -17,12 +17,7 @@ describe("worker: a 3-minute task under 60-second claims", function()
   end)
 
   teardown(function()
-    if env then
-      env:cleanup()
-    end
-    if fx then
-      fx:stop()
-    end
+    worker_env.finish(fx, env)
   end)
 
   it("completes the task in its first run", function()

@@ -37,12 +37,7 @@ describe("worker: SIGKILL mid-task and a restart", function()
   end)
 
   teardown(function()
-    if env then
-      env:cleanup()
-    end
-    if fx then
-      fx:stop()
-    end
+    worker_env.finish(fx, env)
   end)
 
   it("loses run 0 to claim expiry and completes the retry run", function()

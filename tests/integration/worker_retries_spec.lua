@@ -16,12 +16,7 @@ describe("worker: queue_retries", function()
   end)
 
   teardown(function()
-    if env then
-      env:cleanup()
-    end
-    if fx then
-      fx:stop()
-    end
+    worker_env.finish(fx, env)
   end)
 
   it("makes exactly queue_retries attempts of a call that keeps failing", function()

@@ -76,12 +76,7 @@ describe("worker: secrets", function()
   end)
 
   teardown(function()
-    if env then
-      env:cleanup()
-    end
-    if fx then
-      fx:stop()
-    end
+    worker_env.finish(fx, env)
   end)
 
   it("keeps the worker's credentials out of the script's environment", function()

@@ -20,12 +20,7 @@ describe("worker: signals", function()
   end)
 
   teardown(function()
-    if env then
-      env:cleanup()
-    end
-    if fx then
-      fx:stop()
-    end
+    worker_env.finish(fx, env)
   end)
 
   it("SIGTERM mid-task: the script is stopped, its log uploaded, worker-shutdown, exit 0", function()
