@@ -392,7 +392,13 @@ function M.run(w, claim)
   end
   w.current = t
   local summary = { task_id = t.task_id, run_id = t.run_id }
-  M.clean_dirs(cfg)
+  -- The worker loop empties the directories at start-up and after every
+  -- task and says so in w.dirs_clean; emptying them again here would put
+  -- a second rmtree on the way from the claim to the script.
+  if not w.dirs_clean then
+    M.clean_dirs(cfg)
+  end
+  w.dirs_clean = false
   log.info(string.format("Going to run taskId %s runId %d", t.task_id, t.run_id))
   write_json(cfg.work_dir .. "/task.json", t.task)
   write_json(cfg.work_dir .. "/current_task_info.json", json.object({ taskId = t.task_id, runId = t.run_id }))

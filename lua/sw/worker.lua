@@ -96,6 +96,7 @@ function M.run(config, credentials, opts)
     root_url = config.taskcluster_root_url,
   })
   task.clean_dirs(config)
+  w.dirs_clean = true
   local task_queue_id = config.provisioner_id .. "/" .. config.worker_type
   while not w.stopping and not w.draining do
     if opts.max_tasks and w.tasks_run >= opts.max_tasks then
@@ -131,6 +132,7 @@ function M.run(config, credentials, opts)
         end
         w.tasks_run = w.tasks_run + 1
         task.clean_dirs(config)
+        w.dirs_clean = true
       end
     end
   end
