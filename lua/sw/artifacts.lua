@@ -7,7 +7,6 @@
 -- transport failures; a symlink that leaves artifact_dir is never read.
 local fs = require("sw.fs")
 local hash = require("sw.hash")
-local http = require("sw.http")
 local log = require("sw.log")
 local sched = require("sw.sched")
 local mime = require("sw.mime")
@@ -43,100 +42,7 @@ function M.collect(artifact_dir)
   return files, skipped
 end
 
--- PUTs a file (path) or, for a small gzipped one, its bytes in memory
--- (a table {body = bytes}).
-local function put_file(url, path, headers, timeout)
-  local res, msg, code = http.request({
-    method = "PUT",
-    url = url,
-    headers = headers,
-    body_file = type(path) == "string" and path or nil,
-    body = type(path) == "table" and path.body or nil,
-    timeout = timeout,
-  })
-  if not res then
-    return nil, string.format("PUT failed: %s", msg), code
-  end
-  if res.status ~= 200 and res.status ~= 204 then
-    return nil, string.format("PUT answered HTTP %d", res.status), res.status >= 500 and "server" or "client"
-  end
-  return true
-end
-
-local function upload_s3(ctx, file, upload_path, content_type, encoding)
-  local answer, err = ctx.queue:call("createArtifact", ctx.task_id, ctx.run_id, file.name, {
-    storageType = "s3",
-    expires = ctx.expires,
-    contentType = content_type,
-    contentLength = file.size,
-  })
-  if not answer then
-    return nil, tostring(err), err.status and err.status < 500 and "client" or "server"
-  end
-  local headers = { ["Content-Type"] = content_type }
-  if encoding then
-    headers["Content-Encoding"] = encoding
-  end
-  return put_file(answer.putUrl, upload_path, headers, ctx.timeout)
-end
-
-local function upload_object(ctx, file, content_type)
-  local answer, err = ctx.queue:call("createArtifact", ctx.task_id, ctx.run_id, file.name, {
-    storageType = "object",
-    expires = ctx.expires,
-    contentType = content_type,
-    contentLength = file.size,
-  })
-  if not answer then
-    return nil, tostring(err), err.status and err.status < 500 and "client" or "server"
-  end
-  local object = ctx.queue:with_credentials(answer.credentials)
-  local proposal = {
-    projectId = answer.projectId,
-    uploadId = answer.uploadId,
-    expires = answer.expires,
-    proposedUploadMethods = { putUrl = { contentType = content_type, contentLength = file.size } },
-  }
-  local upload
-  upload, err = object:call("createUpload", answer.name, proposal)
-  if not upload then
-    return nil, tostring(err), err.status and err.status < 500 and "client" or "server"
-  end
-  local method = upload.uploadMethod and upload.uploadMethod.putUrl
-  if type(method) ~= "table" then
-    return nil, "the object service offered no putUrl upload method", "client"
-  end
-  local ok, msg, code = put_file(method.url, file.path, method.headers, ctx.timeout)
-  if not ok then
-    return nil, msg, code
-  end
-  local sums = {}
-  for _, alg in ipairs({ "sha256", "sha512" }) do
-    local d, herr = hash.file(file.path, alg)
-    if not d then
-      return nil, tostring(herr), "client"
-    end
-    sums[alg] = d
-  end
-  local done
-  done, err = object:call("finishUpload", answer.name, {
-    projectId = answer.projectId,
-    uploadId = answer.uploadId,
-    hashes = sums,
-  })
-  if not done then
-    return nil, tostring(err), err.status and err.status < 500 and "client" or "server"
-  end
-  done, err = ctx.queue:call("finishArtifact", ctx.task_id, ctx.run_id, file.name, {
-    uploadId = answer.uploadId,
-  })
-  if not done then
-    return nil, tostring(err), err.status and err.status < 500 and "client" or "server"
-  end
-  return true
-end
-
--- Uploads one file with retries. Returns true or nil, message.
+-- Uploads one file. Returns true or nil, message.
 local function upload_one(ctx, file)
   local content_type, encoding = mime.guess(file.name)
   local upload_path = file.path
@@ -165,36 +71,32 @@ local function upload_one(ctx, file)
       fs.remove(gz)
     end
   end })
-  local last
-  for attempt = 1, ctx.attempts do
-    local ok, msg, code
-    if ctx.storage_type == "object" then
-      ok, msg, code = upload_object(ctx, file, content_type)
-    else
-      ok, msg, code = upload_s3(ctx, file, upload_path, content_type, encoding)
-    end
-    if ok then
-      log.info("uploaded artifact", {
-        name = file.name, content_type = content_type, encoding = encoding or "identity",
-        bytes = file.size, attempt = attempt,
-      })
-      return true
-    end
-    last = msg
-    if code == "client" then
-      break
-    end
-    log.warn("artifact upload failed, retrying", { name = file.name, attempt = attempt, error = msg })
-    if attempt < ctx.attempts then
-      sched.sleep(math.min(2 ^ attempt * ctx.backoff_base * (0.75 + math.random() * 0.5), 30))
-    end
+  -- The client retries every request of the upload (createArtifact, the
+  -- PUT, the object service's calls) queue_retries times.
+  local src = type(upload_path) == "table" and { body = upload_path.body } or { path = upload_path }
+  local done, err = ctx.queue:upload_artifact(ctx.task_id, ctx.run_id, file.name, {
+    path = src.path,
+    body = src.body,
+    content_type = content_type,
+    content_encoding = ctx.storage_type == "s3" and encoding or nil,
+    content_length = file.size,
+    expires = ctx.expires,
+    storage_type = ctx.storage_type,
+    timeout = ctx.timeout,
+  })
+  if not done then
+    return nil, tostring(err)
   end
-  return nil, last
+  log.info("uploaded artifact", {
+    name = file.name, content_type = content_type, encoding = encoding or "identity",
+    bytes = file.size,
+  })
+  return true
 end
 
 -- Uploads every file. opts: artifact_dir, queue (a sw.queue client with
 -- the task's credentials), task_id, run_id, expires, storage_type,
--- concurrency, attempts, timeout, tmp_dir. Returns a summary {uploaded =
+-- concurrency, timeout, tmp_dir. Returns a summary {uploaded =
 -- {...names}, failed = {{name, error}...}, skipped = {...}}.
 function M.upload_all(opts)
   local files, skipped = M.collect(opts.artifact_dir)
@@ -213,10 +115,8 @@ function M.upload_all(opts)
     run_id = opts.run_id,
     expires = opts.expires,
     storage_type = opts.storage_type or "s3",
-    attempts = opts.attempts or 5,
     timeout = opts.timeout or 1200,
     tmp_dir = opts.tmp_dir,
-    backoff_base = opts.backoff_base or 0.5,
   }
   local sem = sched.semaphore(opts.concurrency or 10)
   local tasks = {}

@@ -472,7 +472,6 @@ function M.run(w, claim)
       expires = t.task.expires,
       storage_type = cfg.artifact_storage_type,
       concurrency = cfg.max_concurrent_uploads,
-      attempts = cfg.queue_retries,
       timeout = cfg.artifact_upload_timeout,
       tmp_dir = cfg.work_dir .. "/.upload",
     })
