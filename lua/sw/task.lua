@@ -137,14 +137,28 @@ local function write_credentials(path, creds)
   return true
 end
 
-local function register_secrets(creds)
+-- Registers the secrets of creds with the log's redaction; with seen (a
+-- list), records them so forget_secrets can drop them once they expire.
+local function register_secrets(creds, seen)
   if type(creds) ~= "table" then
     return
   end
   for _, k in ipairs({ "accessToken", "certificate" }) do
     if type(creds[k]) == "string" and #creds[k] >= 6 then
       log.add_secret(creds[k])
+      if seen then
+        seen[#seen + 1] = creds[k]
+      end
     end
+  end
+end
+
+-- A task's temporary credentials are useless once it is resolved; dropping
+-- them keeps the redaction list (checked on every log line) from growing
+-- with every task a long-running worker takes.
+function M.forget_secrets(seen)
+  for _, s in ipairs(seen) do
+    log.remove_secret(s)
   end
 end
 M.register_secrets = register_secrets
@@ -298,7 +312,7 @@ local function reclaim_loop(t)
     local res, err = t.queue:call("reclaimTask", t.task_id, t.run_id)
     if res then
       t.creds = res.credentials
-      register_secrets(t.creds)
+      register_secrets(t.creds, t.secrets)
       t.taken_until = M.parse_time(res.takenUntil) or t.taken_until
       if t.creds_path then
         write_credentials(t.creds_path, t.creds)
@@ -384,7 +398,8 @@ function M.run(w, claim)
     taken_until = M.parse_time(claim.takenUntil),
   }
   sched.label(t.task_id)
-  register_secrets(t.creds)
+  t.secrets = {}
+  register_secrets(t.creds, t.secrets)
   if w.queue then
     t.queue = w.queue:with_credentials(function()
       return t.creds
@@ -498,6 +513,7 @@ function M.run(w, claim)
   if t.creds_path then
     fs.remove(t.creds_path)
   end
+  M.forget_secrets(t.secrets)
   w.current = nil
   sched.label(nil)
   return summary
