@@ -9,7 +9,7 @@
 -- failure render returns nil, "<Kind>[ at template<path>]: <message>" and
 -- the kind ("SyntaxError", "InterpreterError", "TemplateError" or
 -- "BuiltinError"). Rendering is bounded (nesting depth, work, string and
--- array sizes); see docs/api/jsone.md.
+-- array sizes); see docs/reference.md (sw.jsone).
 local value = require("sw.jsone.value")
 local interp = require("sw.jsone.interp")
 local builtins = require("sw.jsone.builtins")

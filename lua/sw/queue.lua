@@ -1,6 +1,6 @@
 -- The Taskcluster Queue client (and the object service calls the Queue's
 -- "object" artifacts need), on sw.http. Protocol: taskcluster/PROTOCOL.md;
--- reference: docs/api/queue.md.
+-- reference: docs/reference.md (sw.queue).
 --
 --   local q = queue.new{root_url = "...", credentials = {...}}
 --   local res, err = q:call("claimWork", "proj/type", {workerGroup = ..., ...})

@@ -6,7 +6,7 @@
 -- message. Cases where json-e itself crashes with a JavaScript runtime
 -- error (a TypeError inside json-e) only need an error here.
 --
--- The generator stays clear of the deviations listed in docs/api/jsone.md
+-- The generator stays clear of the deviations listed in docs/reference.md (sw.jsone)
 -- (invalid date references, -0, object key order, ...).
 --
 -- SW_JSONE_SEED / SW_JSONE_CASES change the seed and the number of
@@ -94,7 +94,7 @@ function GEN.num(d)
   elseif r <= 7 then
     local op = pick({ "+", "-", "*", "/", "**", "+", "-", "*" })
     if op == "**" then
-      -- (no negative exponents: -0 is 0 here, see docs/api/jsone.md)
+      -- (no negative exponents: -0 is 0 here, see docs/reference.md (sw.jsone))
       return "(" .. gen("num", d - 1) .. ") ** " .. pick({ "2", "0.5", "3", "0" })
     end
     return "(" .. gen("num", d - 1) .. " " .. op .. " " .. gen("num", d - 1) .. ")"

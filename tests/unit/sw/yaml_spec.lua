@@ -1,6 +1,6 @@
 -- sw.yaml: YAML loaded as PyYAML's safe_load loads it (core/yaml.c). The
 -- expected values were taken from PyYAML 6.0 (python3 -c 'import yaml;
--- print(repr(yaml.safe_load(...)))'), except where docs/api/yaml.md lists a
+-- print(repr(yaml.safe_load(...)))'), except where docs/reference.md (sw.yaml) lists a
 -- deliberate difference; those cases say so.
 local json = require("sw.json")
 local yaml = require("sw.yaml")
