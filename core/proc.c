@@ -24,6 +24,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -431,16 +432,31 @@ static int parse_signal(lua_State* L, int idx) {
 
 /* p:kill(sig) -> true | nil, msg, code. sig: a name ("SIGTERM") or a
  * number (0 only checks that the group exists). Goes to the whole group. */
-static int process_kill(lua_State* L) {
-  proc_t* p = check_open(L);
-  int sig = parse_signal(L, 2);
-  if (kill(-p->pid, sig) != 0) {
+static int kill_group(lua_State* L, int pgid, int sig) {
+  if (kill(-pgid, sig) != 0) {
     int err = errno;
-    lua_pushfstring(L, "proc.kill: process group %d", p->pid);
+    lua_pushfstring(L, "proc.kill: process group %d", pgid);
     return sw_fail_uv(L, lua_tostring(L, -1), uv_translate_sys_error(err));
   }
   lua_pushboolean(L, 1);
   return 1;
+}
+
+static int process_kill(lua_State* L) {
+  proc_t* p = check_open(L);
+  int sig = parse_signal(L, 2);
+  return kill_group(L, p->pid, sig);
+}
+
+/* proc.kill_group(pgid, sig) -> true | nil, msg, code: a signal to a
+ * process group this worker holds no handle of (the script of a worker
+ * that was killed). pgid must be above 1: kill(-1) would signal every
+ * process. */
+static int proc_kill_group(lua_State* L) {
+  lua_Integer pgid = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, pgid > 1 && pgid <= INT_MAX, 1, "not a process group id");
+  int sig = parse_signal(L, 2);
+  return kill_group(L, (int)pgid, sig);
 }
 
 static void wait_cancel(void* data) { waiter_release((waiter_t*)data); }
@@ -994,7 +1010,8 @@ static const char proc_lua[] =
     "end\n"
     "return M\n";
 
-static const luaL_Reg proc_funcs[] = {{"spawn", proc_spawn}, {NULL, NULL}};
+static const luaL_Reg proc_funcs[] = {
+    {"kill_group", proc_kill_group}, {"spawn", proc_spawn}, {NULL, NULL}};
 
 static const luaL_Reg process_methods[] = {
     {"close", process_close},   {"kill", process_kill}, {"pid", process_pid},

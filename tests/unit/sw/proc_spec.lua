@@ -501,6 +501,32 @@ describe("sw.proc", function()
     end))
   end)
 
+  describe("kill_group", function()
+    it("signals a process group it holds no handle of", async(function()
+      local p = assert(proc.spawn(sh("sleep 30 & sleep 30; wait")))
+      local pgid = p:pid()
+      -- A worker started after a crash knows the group only by its id.
+      assert.is_true(proc.kill_group(pgid, "SIGKILL"))
+      assert.are.same({ code = -9, signal = "SIGKILL", signum = 9 }, p:wait(10))
+      p:close()
+    end))
+
+    it("reports a group that does not exist", function()
+      local ok, msg, code = proc.kill_group(2147483646, "SIGTERM")
+      assert.is_nil(ok)
+      assert.are.equal("proc.kill: process group 2147483646: no such process", msg)
+      assert.are.equal("ESRCH", code)
+    end)
+
+    it("refuses ids that would reach every process", function()
+      for _, bad in ipairs({ 1, 0, -5 }) do
+        assert.has_error(function()
+          proc.kill_group(bad, "SIGKILL")
+        end)
+      end
+    end)
+  end)
+
   describe("lifetime", function()
     it("kills the group when the Process is closed", async(function()
       local pidfile = dir .. "/pid"
