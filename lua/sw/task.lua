@@ -249,6 +249,7 @@ local function run_script(t)
     return M.STATUSES["internal-error"]
   end
   t.proc = p
+  M.record_script(cfg, p:pid())
   log.info("task script started", { pid = p:pid() })
   local max_run_time = cfg.task_max_timeout
   local mrt = type(t.task.payload) == "table" and t.task.payload.maxRunTime
@@ -370,6 +371,55 @@ function M.verify_chain_of_trust(t)
 end
 
 -- Prepares work_dir and artifact_dir: emptied, then recreated.
+-- The script's process group, recorded while it runs so that a worker
+-- started after this one was killed (SIGKILL, a crash) can stop a script
+-- that would otherwise run on in its own session and write into the next
+-- task's artifact_dir. The start time (field 22 of /proc/PID/stat) tells
+-- the recorded process from a later one that reused its pid.
+local function start_time(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then
+    return nil
+  end
+  local stat = f:read("a")
+  f:close()
+  -- Fields after the command name, which is in parentheses and may hold
+  -- spaces: state is field 3, starttime field 22.
+  local rest = stat:match("%) (.*)$")
+  local fields = {}
+  for x in (rest or ""):gmatch("%S+") do
+    fields[#fields + 1] = x
+  end
+  return fields[20]
+end
+
+local function script_record_path(config)
+  return config.work_dir .. "/.script-process"
+end
+
+function M.record_script(config, pid)
+  local st = start_time(pid)
+  if st then
+    fs.write_file_atomic(script_record_path(config), pid .. " " .. st .. "\n", tonumber("600", 8))
+  end
+end
+
+-- Kills the process group of a script a previous worker left running.
+-- Returns its pid when it did.
+function M.stop_leftover_script(config)
+  local text = fs.read_file(script_record_path(config), 256)
+  if not text then
+    return nil
+  end
+  local pid, recorded = text:match("^(%d+) (%d+)")
+  if pid and recorded and start_time(pid) == recorded then
+    proc.kill_group(tonumber(pid), "SIGKILL")
+    log.warn("killed the task script a previous worker left running", { pid = pid })
+    return tonumber(pid)
+  end
+  return nil
+end
+
 function M.clean_dirs(config)
   for _, d in ipairs({ config.work_dir, config.artifact_dir }) do
     fs.rmtree(d)

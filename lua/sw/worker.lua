@@ -95,6 +95,7 @@ function M.run(config, credentials, opts)
     queue = config.provisioner_id .. "/" .. config.worker_type,
     root_url = config.taskcluster_root_url,
   })
+  task.stop_leftover_script(config)
   task.clean_dirs(config)
   w.dirs_clean = true
   local task_queue_id = config.provisioner_id .. "/" .. config.worker_type

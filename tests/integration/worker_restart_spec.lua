@@ -73,6 +73,12 @@ describe("worker: SIGKILL mid-task and a restart", function()
     assert.are.same({}, fx:task_info(id).artifacts[1])
   end)
 
+  it("stops the script the killed worker left running", function()
+    assert.is_false(worker_env.group_alive(script0.pid), second:log())
+    assert.truthy(second:log():find("killed the task script a previous worker left running pid="
+      .. script0.pid, 1, true))
+  end)
+
   it("keeps running after the restart; nothing the Queue's schemas refuse", function()
     local next_id = env:create_task({ exit = 0 })
     assert.are.equal("completed", env:wait_resolved(next_id).state)
