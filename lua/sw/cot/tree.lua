@@ -352,8 +352,11 @@ local function landed(config, github, owner, name, rev, me)
   end
   local sha = rev
   if not rev:find("^" .. ("[0-9a-f]"):rep(40) .. "$") then
-    local err
-    sha, err = github.tag_commit(owner, name, rev)
+    local ok, err
+    ok, sha, err = pcall(github.tag_commit, owner, name, rev)
+    if not ok then
+      sha, err = nil, sha
+    end
     if not sha then
       return nil, format("%s: cannot resolve tag %s of %s/%s: %s", me, show(rev), owner, name, tostring(err))
     end
@@ -361,7 +364,12 @@ local function landed(config, github, owner, name, rev, me)
       return nil, format("%s: tag %s of %s/%s resolved to %s", me, show(rev), owner, name, show(sha))
     end
   end
-  local ok, err = github.commit_landed(owner, name, sha)
+  -- (pcall, not protect: the engine's functions yield inside sw.sched,
+  -- which Lua 5.4's pcall allows.)
+  local fine, ok, err = pcall(github.commit_landed, owner, name, sha)
+  if not fine then
+    ok, err = nil, ok
+  end
   if ok == nil then
     return nil, format("%s: cannot tell whether %s landed on %s/%s: %s", me, sha, owner, name, tostring(err))
   end

@@ -586,6 +586,57 @@ describe("sw.cot.graph", function()
     end)
   end)
 
+  describe("never raises", function()
+    -- Every object member of the graph entry and of the task replaced by
+    -- values of every JSON type: the result is true or a list of strings.
+    local values = { 5, 1.5, "x", true, false, null, json.array(), json.object(), json.array({ 1, "a" }),
+      json.object({ ["relative-datestamp"] = 3 }) }
+
+    local function paths(v, prefix, out)
+      if type(v) == "table" and json.type(v) == "object" then
+        for k, x in pairs(v) do
+          local p = { table.unpack(prefix) }
+          p[#p + 1] = k
+          out[#out + 1] = p
+          paths(x, p, out)
+        end
+      end
+      return out
+    end
+
+    local function set(root, path, value)
+      local t = root
+      for i = 1, #path - 1 do
+        t = t[path[i]]
+      end
+      t[path[#path]] = value
+    end
+
+    for _, side in ipairs({ "graph", "task" }) do
+      it("with any value anywhere in the " .. side, function()
+        local _, _, g0, t0 = fixture()
+        local count = 0
+        for _, path in ipairs(paths(side == "graph" and g0 or t0, {}, {})) do
+          for _, v in ipairs(values) do
+            local entries, link, g, t = fixture()
+            set(side == "graph" and g or t, path, copy(v))
+            local ok, res, errors = pcall(graph.verify_link, PARENT, entries, link)
+            assert.is_true(ok, res)
+            if res ~= true then
+              assert.is_nil(res)
+              assert.is_true(#errors > 0)
+              for _, e in ipairs(errors) do
+                assert.is_string(e)
+              end
+            end
+            count = count + 1
+          end
+        end
+        assert.is_true(count > 300)
+      end)
+    end
+  end)
+
   describe("children_to_check", function()
     local function link(name, id, task_type, group, parent)
       local extra = json.object()

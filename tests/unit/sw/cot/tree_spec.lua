@@ -461,6 +461,17 @@ describe("sw.cot.tree", function()
         r, err = tree.is_try_or_pull_request(gh_link({}), mobile, {})
         assert.is_nil(r)
         assert.matches("no GitHub client", err)
+        local raising = { commit_landed = function()
+          error("boom")
+        end, tag_commit = function()
+          error("bang")
+        end }
+        r, err = tree.is_try_or_pull_request(gh_link({}), mobile, raising)
+        assert.is_nil(r)
+        assert.matches("cannot tell whether " .. GH_REV .. " landed on mozilla%-mobile/reference%-browser: .*boom", err)
+        r, err = tree.is_try_or_pull_request(gh_link({ source = REPO .. "/raw/v1/x", env = {} }), mobile, raising)
+        assert.is_nil(r)
+        assert.matches("cannot resolve tag v1 of mozilla%-mobile/reference%-browser: .*bang", err)
       end)
 
       it("counts every revision as landed when a trusted rule has require_secret (GitHub not asked)", function()
@@ -688,6 +699,88 @@ describe("sw.cot.tree", function()
       assert_has(trace_errors(root, links, firefox), "signing " .. ROOT .. ": taskGroupId is missing")
     end)
 
+    describe("never raises", function()
+      local values = { 5, "x", true, null, json.array(), json.object(), json.array({ 1 }),
+        json.object({ a = json.object() }) }
+
+      local function paths(v, prefix, out)
+        if type(v) == "table" and json.type(v) == "object" then
+          for k, x in pairs(v) do
+            local p = { table.unpack(prefix) }
+            p[#p + 1] = k
+            out[#out + 1] = p
+            paths(x, p, out)
+          end
+        end
+        return out
+      end
+
+      local function set(root, path, value)
+        local t = root
+        for i = 1, #path - 1 do
+          t = t[path[i]]
+        end
+        t[path[#path]] = value
+      end
+
+      local function check(ok, res, errors)
+        assert.is_true(ok, res)
+        if res ~= true then
+          assert.is_nil(res)
+          assert.is_true(#errors > 0)
+          for _, e in ipairs(errors) do
+            assert.is_string(e)
+          end
+        end
+      end
+
+      local mobile = product_config("mobile")
+      local function mobile_chain()
+        local src = "https://github.com/mozilla-mobile/reference-browser/raw/" .. GH_REV .. "/.taskcluster.yml"
+        local root = link("signing", ROOT, { source = src, scheduler = "taskcluster-github",
+          scopes = { "project:mobile:reference-browser:releng:signing:cert:release-signing" } })
+        local decision = link("signing:parent", DECISION, { source = src, scheduler = "taskcluster-github",
+          env = { MOBILE_HEAD_REPOSITORY = "https://github.com/mozilla-mobile/reference-browser",
+            MOBILE_HEAD_REV = GH_REV }, extra = { tasks_for = "github-push" } })
+        return root, { decision }
+      end
+
+      for _, case in ipairs({ { "firefox", firefox_chain, firefox }, { "mobile", mobile_chain, mobile } }) do
+        it("with any value anywhere in the " .. case[1] .. " tasks", function()
+          local root0, links0 = case[2]()
+          local count = 0
+          for index, obj in ipairs({ root0, links0[1], links0[2] }) do
+            for _, path in ipairs(paths(obj.task, {}, {})) do
+              for _, v in ipairs(values) do
+                local root, links = case[2]()
+                local target = index == 1 and root or links[index - 1]
+                set(target.task, path, config_mod.deepcopy(v))
+                check(pcall(tree.trace_back, root, links, case[3], fake_github({ [GH_REV] = true })))
+                count = count + 1
+              end
+            end
+          end
+          assert.is_true(count > 100)
+        end)
+
+        it("with any value in the " .. case[1] .. " config", function()
+          for _, key in ipairs({ "trusted_vcs_rules", "cot_restricted_scopes", "cot_restricted_trees",
+            "source_env_prefix", "cot_product", "official_github_repos_owner" }) do
+            for _, v in ipairs(values) do
+              local root, links = case[2]()
+              local c = config_mod.deepcopy(case[3])
+              c[key] = config_mod.deepcopy(v)
+              check(pcall(tree.trace_back, root, links, c, fake_github({ [GH_REV] = true })))
+            end
+          end
+          local c = config_mod.deepcopy(case[3])
+          c.trusted_vcs_rules[1].path_regexes[1] = 5
+          local root, links = case[2]()
+          check(pcall(tree.trace_back, root, links, c, fake_github({ [GH_REV] = true })))
+        end)
+      end
+    end)
+
     describe("thunderbird", function()
       local tb = product_config("thunderbird")
       local function chain(path, scope)
@@ -725,6 +818,25 @@ describe("sw.cot.tree", function()
         local github = fake_github({ [GH_REV] = true })
         assert.is_true(tree.trace_back(root, links, mobile, github))
         assert.are.equal(3, #github.calls)
+      end)
+
+      it("works with GitHub functions that wait inside sw.sched", function()
+        local sched = require("sw.sched")
+        local root, links = chain({})
+        local yields = 0
+        local github = {
+          commit_landed = function(_, _, sha)
+            sched.sleep(0)
+            yields = yields + 1
+            return sha == GH_REV
+          end,
+          tag_commit = function()
+            return nil, "unused"
+          end,
+        }
+        local ok, errors = sched.run(tree.trace_back, root, links, mobile, github)
+        assert.is_true(ok, errors and table.concat(errors, "\n"))
+        assert.are.equal(3, yields)
       end)
 
       it("#75 fails a pull request, an unlanded revision or a fork", function()
