@@ -267,6 +267,14 @@ local function string_or_empty(v, what)
   return v
 end
 
+-- t[k] when t is an object (false kept), else nil.
+local function member(t, k)
+  if is_object(t) then
+    return rawget(t, k)
+  end
+  return nil
+end
+
 local function is_github_url(url)
   return type(url) == "string" and (url:sub(1, 19) == "https://github.com/" or url:sub(1, 17) == "ssh://github.com/")
 end
@@ -274,8 +282,7 @@ end
 -- is_github_task(task) -> bool | nil, err: Python's is_github_task. An
 -- extra.tasks_for that is not a string is an error (Python fails on it).
 function M.is_github_task(task)
-  local extra = task.extra
-  local tasks_for = is_object(extra) and rawget(extra, "tasks_for") or nil
+  local tasks_for = member(task.extra, "tasks_for")
   if tasks_for ~= nil and type(tasks_for) ~= "string" then
     return nil, format("extra.tasks_for is not a string, got %s", show(tasks_for))
   end
@@ -298,6 +305,9 @@ end
 function M.is_try(link, config)
   local me = who(link)
   local task = link.task
+  if not is_object(task) then
+    return nil, format("%s: the task definition is not an object", me)
+  end
   local p, perr = prefix_of(config)
   if not p then
     return nil, me .. ": " .. perr
@@ -305,9 +315,7 @@ function M.is_try(link, config)
   if absent(task.schedulerId) then
     return nil, format("%s: schedulerId is missing", me)
   end
-  local env = dig(task, "payload", "env")
-  local branch, err = string_or_empty(is_object(env) and rawget(env, "MH_BRANCH") or nil,
-    me .. ": payload.env.MH_BRANCH")
+  local branch, err = string_or_empty(member(member(task.payload, "env"), "MH_BRANCH"), me .. ": payload.env.MH_BRANCH")
   if not branch then
     return nil, err
   end
@@ -400,6 +408,9 @@ end
 function M.is_pull_request(link, config, github)
   local me = who(link)
   local task = link.task
+  if not is_object(task) then
+    return nil, format("%s: the task definition is not an object", me)
+  end
   local p, perr = prefix_of(config)
   if not p then
     return nil, me .. ": " .. perr

@@ -380,8 +380,18 @@ describe("sw.cot.tree", function()
         r, err = tree.is_try_or_pull_request(l, firefox, NO_GITHUB)
         assert.is_nil(r)
         assert.are.equal("signing:build " .. BUILD .. ": payload.env.MH_BRANCH is not a string, got 5", err)
-        l = link("signing:build", BUILD, { source = hg("/mozilla-central"), env = { MH_BRANCH = null } })
-        assert.is_nil((tree.is_try_or_pull_request(l, firefox, NO_GITHUB)))
+        for _, v in ipairs({ null, false }) do
+          l = link("signing:build", BUILD, { source = hg("/mozilla-central"), env = { MH_BRANCH = v } })
+          assert.is_nil((tree.is_try_or_pull_request(l, firefox, NO_GITHUB)))
+          l = link("signing:build", BUILD, { source = hg("/mozilla-central"), extra = { tasks_for = v } })
+          assert.is_nil((tree.is_try_or_pull_request(l, firefox, NO_GITHUB)))
+        end
+        l.task = "x"
+        for _, f in ipairs({ tree.is_try, tree.is_pull_request, tree.is_try_or_pull_request }) do
+          r, err = f(l, firefox, NO_GITHUB)
+          assert.is_nil(r)
+          assert.are.equal("signing:build " .. BUILD .. ": the task definition is not an object", err)
+        end
         l = link("signing:build", BUILD, { source = hg("/mozilla-central"), extra = { tasks_for = 5 } })
         r, err = tree.is_try_or_pull_request(l, firefox, NO_GITHUB)
         assert.is_nil(r)
