@@ -45,7 +45,7 @@ local function show(v)
     end
     return v
   end
-  local s = json.encode(v) or ("<" .. type(v) .. ">")
+  local s = json.encode(v, { sort_keys = true }) or ("<" .. type(v) .. ">")
   if #s > 200 then
     s = s:sub(1, 200) .. format("... (%d bytes)", #s)
   end
