@@ -81,9 +81,9 @@ local function verify_task_image(link, ctx, who, image)
       who, alg, show(image.path), image_link.name, image_link.task_id, show(expected))
   end
   if expected ~= hex then
-    return nil, string.format("%s: cot.environment.imageArtifactHash: docker sha doesn't match "
-      .. "%s %s's %s (%s:%s), got %s",
-      who, image_link.name, image_link.task_id, show(image.path), alg, show(expected), show(artifact_hash))
+    return nil, string.format("%s: cot.environment.imageArtifactHash: docker sha doesn't match the %s "
+      .. "of %s in the chain-of-trust artifacts of %s %s (%s), got %s",
+      who, alg, show(image.path), image_link.name, image_link.task_id, tostring(expected), show(artifact_hash))
   end
   return true
 end
@@ -143,11 +143,16 @@ return {
   verify = function(link, ctx)
     local who = link.name .. " " .. link.task_id
     local payload = link.task.payload
-    if type(payload) ~= "table" or type(payload.features) ~= "table" or type(payload.env) ~= "table" then
-      local field = type(payload) ~= "table" and "payload"
-        or type(payload.features) ~= "table" and "payload.features" or "payload.env"
-      local value = type(payload) ~= "table" and payload
-        or type(payload.features) ~= "table" and payload.features or payload.env
+    -- Python's KeyError "task definition is malformed": both keys are needed.
+    local field, value
+    if type(payload) ~= "table" then
+      field, value = "payload", payload
+    elseif type(payload.features) ~= "table" then
+      field, value = "payload.features", payload.features
+    elseif type(payload.env) ~= "table" then
+      field, value = "payload.env", payload.env
+    end
+    if field then
       return nil, string.format("%s: %s: the task definition is malformed (a docker-worker task "
         .. "must carry payload.features and payload.env objects), got %s", who, field, show(value))
     end
