@@ -17,7 +17,9 @@ local function run(dir, ...)
   for _, a in ipairs({ ... }) do
     parts[#parts + 1] = q(a)
   end
-  local out, err = dir .. "/.stdout", dir .. "/.stderr"
+  -- Outputs go to a folder of their own: dir may be the source tree.
+  local outdir = support.tmpdir()
+  local out, err = outdir .. "/stdout", outdir .. "/stderr"
   local _, _, code = os.execute(string.format("cd %s && %s >%s 2>%s", q(dir), table.concat(parts, " "), q(out),
     q(err)))
   return code, support.read(out), support.read(err)
