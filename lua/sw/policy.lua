@@ -574,6 +574,15 @@ function M.load(dir, opts)
     end
   end
 
+  -- A folder without task types, worker implementations or products is the
+  -- wrong folder, not a policy that allows nothing.
+  local needed = { task_types = "task type", worker_impls = "worker implementation", products = "product" }
+  for kind, what in pairs(needed) do
+    if next(declared[kind]) == nil then
+      fail(top, string.format("no %s policy (expected %s/%s/*.lua)", what, top, kind))
+    end
+  end
+
   if #errors > 0 then
     table.sort(errors)
     return nil, errors

@@ -127,6 +127,17 @@ describe("sw.policy", function()
         "policies/task_types/signing.lua", "policies/worker_impls/sw.lua" }, set.files)
     end)
 
+    it("fails for a folder without task types, worker implementations or products", function()
+      local errs = errors_of({ ["task_types/signing.lua"] = false, ["task_types/decision.lua"] = false,
+        ["worker_impls/sw.lua"] = false, ["products/firefox.lua"] = false })
+      assert.same({
+        "policies/signing.lua: cot_job_type: no task type of that name in policies/task_types/, got \"signing\"",
+        "policies: no product policy (expected policies/products/*.lua)",
+        "policies: no task type policy (expected policies/task_types/*.lua)",
+        "policies: no worker implementation policy (expected policies/worker_impls/*.lua)",
+      }, errs)
+    end)
+
     it("fails for a missing folder", function()
       local set, errs = policy.load("/nonexistent/policies")
       assert.is_nil(set)
