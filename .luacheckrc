@@ -9,3 +9,13 @@ globals = { "SW_HOME" }
 files["tests"] = { std = "+busted" }
 files["tests/helper.lua"] = { std = "lua54" }
 exclude_files = { "tests/queue/node_modules", "tests/*/node_modules" }
+-- Policy files run in the loader's sandbox (lua/sw/policy.lua): only these
+-- names exist there, and they may define no globals.
+files["policies"] = {
+  std = "none",
+  globals = {},
+  read_globals = {
+    "pairs", "ipairs", "next", "type", "tostring", "tonumber", "select", "error", "assert", "pcall",
+    "rawequal", "rawlen", "string", "table", "math", "utf8", "null",
+  },
+}

@@ -84,8 +84,9 @@ static int pmain(lua_State* L) {
   push_home(L);
   const char* home = lua_tostring(L, -1);
   lua_getglobal(L, "package");
-  lua_pushfstring(L, "%s/lua/?.lua;%s/lua/?/init.lua;%s/policies/?.lua;", home,
-                  home, home);
+  /* No policies/ entry: policy files are loaded only by lua/sw/policy.lua,
+     each in its own sandbox, never through require. */
+  lua_pushfstring(L, "%s/lua/?.lua;%s/lua/?/init.lua;", home, home);
   lua_getfield(L, -2, "path");
   lua_concat(L, 2);
   lua_setfield(L, -2, "path");

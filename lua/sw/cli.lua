@@ -11,11 +11,13 @@ local COMMANDS = {
   ["verify-ed25519-signature"] = "sw.cmd.verify",
   ["keygen"] = "sw.cmd.keygen",
   ["run-task"] = "sw.cmd.run_task",
+  ["policy"] = "sw.cmd.policy",
 }
 
 local USAGE = [==[
 usage: scriptworker [--policy FILE] [CONFIG]
        scriptworker run-task TASK_JSON [CONFIG]
+       scriptworker policy check [--policy FILE] [CONFIG]
        scriptworker lua [-e CODE] [FILE [ARGS...]]
        scriptworker verify-ed25519-signature FILE SIGFILE [--pubkey KEY]
        scriptworker keygen PRIVATE_PATH PUBLIC_PATH

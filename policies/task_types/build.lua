@@ -1,0 +1,7 @@
+-- Python's scriptworker makes no task-type check for build tasks (VERIFY.md
+-- section 5): their trust comes from the task graph, the worker
+-- implementation's checks and the trace back to the tree.
+return {
+  name = "build",
+  description = "Compiles the product",
+}
