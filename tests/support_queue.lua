@@ -148,6 +148,9 @@ function M.start(opts)
     "node", M.SERVER, "--port", "0", "--clients", self.dir .. "/clients.json",
     "--claim-seconds", tostring(opts.claim_seconds or 60),
     "--poll-seconds", tostring(opts.poll_seconds or 1),
+    -- support.shared follows SW_SHARED, so a checkout not beside shared/
+    -- (a git worktree) still finds the API references.
+    "--references", support.shared .. "/taskcluster/references.json",
   }
   if opts.faults then
     write(self.dir .. "/faults.json", assert(json.encode(opts.faults)))
