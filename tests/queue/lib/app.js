@@ -16,9 +16,15 @@ import { queueHandlers } from './routes/queue.js';
 import { objectHandlers } from './routes/object.js';
 import { BlobUrls, StorageRoutes } from './routes/storage.js';
 import { AdminRoutes } from './routes/admin.js';
+import { MirrorRoutes } from './routes/mirror.js';
 
 export const QUEUE_CLIENT_ID = 'static/taskcluster/queue';
 const MiB = 1024 * 1024;
+const REQUEST_LOG_SIZE = 2000;
+
+// Query values that work as credentials (bewits, storage signatures) are
+// replaced before a URL goes into the request log.
+const redactUrl = (url) => url.replace(/([?&](?:bewit|signature)=)[^&]*/g, '$1<redacted>');
 
 export const DEFAULTS = {
   host: '127.0.0.1',
@@ -125,6 +131,10 @@ export class QueueServer {
     this.storage = new StorageRoutes({ store: this.store, urls: this.urls,
       maxArtifactBytes: o.maxArtifactBytes, log: this.log });
     this.admin = new AdminRoutes({ server: this });
+    this.mirror = new MirrorRoutes();
+    this.requests = [];
+    this.requestSeq = 0;
+    this.refuseTimer = null;
     this.counters = {
       requests: {},
       responses: {},
@@ -147,6 +157,62 @@ export class QueueServer {
       internalErrors: this.counters.internalErrors,
       tasks: this.store.tasks.size,
     };
+  }
+
+  // Requests (admin calls excepted) after sequence number `since`, oldest
+  // first; only the last REQUEST_LOG_SIZE are kept.
+  requestLog(since) {
+    return { last: this.requestSeq,
+      requests: this.requests.filter((r) => r.seq > since).map((r) => ({ ...r })) };
+  }
+
+  _logRequest(req, res) {
+    this.requestSeq += 1;
+    const entry = { seq: this.requestSeq, method: req.method, url: redactUrl(req.url),
+      key: null, status: null };
+    this.requests.push(entry);
+    if (this.requests.length > REQUEST_LOG_SIZE) {
+      this.requests.shift();
+    }
+    res.on('finish', () => {
+      entry.status = res.statusCode;
+    });
+    return entry;
+  }
+
+  // Closes the listening socket and every open connection but `keep` (the
+  // admin call's, which closes itself after its answer), so that new
+  // connections are refused for `ms`; then listens on the same port again.
+  refuse(ms, keep) {
+    if (!this.server || this.refuseTimer) {
+      return;
+    }
+    const { port } = this.server.address();
+    this.server.close();
+    for (const s of this.sockets) {
+      if (s !== keep) {
+        s.destroy();
+      }
+    }
+    this.log(`refusing connections for ${ms} ms`);
+    let attempts = 0;
+    const relisten = () => {
+      this.refuseTimer = null;
+      const onError = (err) => {
+        attempts += 1;
+        if (attempts > 250) {
+          this.log(`cannot listen on port ${port} again: ${err.message}`);
+          return;
+        }
+        this.refuseTimer = setTimeout(relisten, 20);
+      };
+      this.server.once('error', onError);
+      this.server.listen(port, this.options.host, () => {
+        this.server.removeListener('error', onError);
+        this.log(`listening again on port ${port}`);
+      });
+    };
+    this.refuseTimer = setTimeout(relisten, ms);
   }
 
   _count(group, key) {
@@ -190,6 +256,8 @@ export class QueueServer {
 
   async stop() {
     clearInterval(this.ticker);
+    clearTimeout(this.refuseTimer);
+    this.refuseTimer = null;
     this.waiters.releaseAll();
     if (this.server) {
       await new Promise((resolve) => {
@@ -206,8 +274,9 @@ export class QueueServer {
     this.store.close();
   }
 
-  // Reads a request body up to `limit` bytes as UTF-8 text.
-  _readBody(req, limit) {
+  // Reads a request body up to `limit` bytes as UTF-8 text (a Buffer when
+  // `raw`).
+  _readBody(req, limit, raw = false) {
     return new Promise((resolve, reject) => {
       const chunks = [];
       let size = 0;
@@ -221,7 +290,10 @@ export class QueueServer {
         }
         chunks.push(chunk);
       });
-      req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      req.on('end', () => {
+        const buf = Buffer.concat(chunks);
+        resolve(raw ? buf : buf.toString('utf8'));
+      });
       req.on('error', reject);
     });
   }
@@ -238,19 +310,44 @@ export class QueueServer {
 
     if (this.admin.match(path)) {
       this._count('requests', 'admin');
-      let bodyText = '';
+      let body;
       try {
-        bodyText = await this._readBody(req, this.options.maxBodyBytes);
+        body = await this._readBody(req, this.admin.bodyLimit(req.method, path), true);
       } catch {
         res.writeHead(413).end();
         return;
       }
-      await this.admin.handle(req, res, path, bodyText);
+      await this.admin.handle(req, res, path, body, rawUrl);
+      return;
+    }
+
+    const logged = this._logRequest(req, res);
+
+    if (this.mirror.match(path)) {
+      logged.key = 'mirror';
+      this._count('requests', 'mirror');
+      const fate = this.faults.decide('mirror');
+      if (fate.latencyMs) {
+        await sleep(fate.latencyMs);
+      }
+      if (fate.error) {
+        req.resume();
+        const text = `injected fault: HTTP ${fate.error}\n`;
+        res.writeHead(fate.error, { 'content-type': 'text/plain; charset=utf-8',
+          'content-length': Buffer.byteLength(text) });
+        res.end(req.method === 'HEAD' ? undefined : text);
+        return;
+      }
+      if (fate.drop) {
+        this._armDrop(res, fate.drop);
+      }
+      this.mirror.handle(req, res, rawUrl);
       return;
     }
 
     if (this.storage.match(path)) {
       const key = this.storage.faultKey(req.method);
+      logged.key = key;
       this._count('requests', key);
       const fate = this.faults.decide(key);
       if (fate.latencyMs) {
@@ -290,6 +387,7 @@ export class QueueServer {
       return;
     }
     const { entry } = match;
+    logged.key = entry.name;
     this._count('requests', entry.name);
     const fate = this.faults.decide(entry.name);
     if (fate.latencyMs) {
