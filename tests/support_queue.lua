@@ -148,6 +148,9 @@ function M.start(opts)
     "node", M.SERVER, "--port", "0", "--clients", self.dir .. "/clients.json",
     "--claim-seconds", tostring(opts.claim_seconds or 60),
     "--poll-seconds", tostring(opts.poll_seconds or 1),
+    -- support.shared follows SW_SHARED, so a checkout not beside shared/
+    -- (a git worktree) still finds the API references.
+    "--references", support.shared .. "/taskcluster/references.json",
   }
   if opts.faults then
     write(self.dir .. "/faults.json", assert(json.encode(opts.faults)))
@@ -354,7 +357,124 @@ function Fixture:artifact_bytes(task_id, run_id, name)
   for seg in name:gmatch("[^/]+") do
     parts[#parts + 1] = queue.encode_component(seg)
   end
-  return self:admin("GET", string.format("artifacts/%s/%d/%s", task_id, run_id, table.concat(parts, "/")))
+  local url_path = string.format("artifacts/%s/%d/%s", task_id, run_id, table.concat(parts, "/"))
+  -- Not through admin(): the bytes are never decoded, whatever their type.
+  return run(function()
+    local res, msg = http.request({
+      url = self.root_url .. "/__admin/" .. url_path,
+      headers = { authorization = "Bearer " .. self.admin_token },
+      timeout = 60,
+    })
+    if not res then
+      return nil, msg
+    end
+    if res.status ~= 200 then
+      local value = json.decode(res.body)
+      local why = type(value) == "table" and value.error or res.body
+      return nil, string.format("admin GET %s: HTTP %d: %s", url_path, res.status, tostring(why))
+    end
+    return res.body, res
+  end)
+end
+
+-- An admin call with a raw body (seeded artifacts, mirror entries):
+-- `url_path` below /__admin/, extra request headers. Returns the decoded
+-- answer, or nil, message.
+function Fixture:admin_raw(method, url_path, body, headers)
+  return run(function()
+    local h = { authorization = "Bearer " .. self.admin_token }
+    for k, v in pairs(headers or {}) do
+      h[k] = v
+    end
+    local res, msg = http.request({
+      method = method,
+      url = self.root_url .. "/__admin/" .. url_path,
+      headers = h,
+      body = body,
+      timeout = 60,
+    })
+    if not res then
+      return nil, msg
+    end
+    local value = json.decode(res.body)
+    if res.status ~= 200 then
+      local why = type(value) == "table" and value.error or res.body
+      return nil, string.format("admin %s %s: HTTP %d: %s", method, url_path, res.status, tostring(why))
+    end
+    return value
+  end)
+end
+
+local function must(v, err)
+  if v == nil then
+    error(err, 3)
+  end
+  return v
+end
+
+-- Resolves the latest run of a task as if a worker had claimed and reported
+-- it (a task without runs gets run 0). opts: state ("completed" default,
+-- "failed", "exception"), reason (for exception), workerGroup, workerId.
+-- Returns the task status.
+function Fixture:complete_task(task_id, opts)
+  return self:must("POST", "tasks/" .. task_id .. "/complete", opts or json.object({})).status
+end
+
+-- Stores `bytes` as a present s3 artifact on run `run_id`, whatever the
+-- run's state, served like an uploaded one. opts: content_type (default
+-- application/octet-stream), content_encoding (the bytes are stored as
+-- given and replayed with it, e.g. "gzip"), expires (RFC 3339; default the
+-- task's expires). Returns {storageType, name}.
+function Fixture:put_artifact(task_id, run_id, name, bytes, opts)
+  opts = opts or {}
+  local parts = {}
+  for seg in name:gmatch("[^/]+") do
+    parts[#parts + 1] = queue.encode_component(seg)
+  end
+  local url_path = string.format("artifacts/%s/%d/%s", task_id, run_id, table.concat(parts, "/"))
+  if opts.expires then
+    url_path = url_path .. "?expires=" .. queue.encode_component(opts.expires)
+  end
+  return must(self:admin_raw("PUT", url_path, bytes, {
+    ["content-type"] = opts.content_type or "application/octet-stream",
+    ["content-encoding"] = opts.content_encoding,
+  }))
+end
+
+-- Stores a mirror entry: GET <mirror_url()><path> then answers `bytes`.
+-- `path` starts with "/" and may carry a query string, matched exactly
+-- ("/hg/mozilla-central/json-pushes?changeset=abc&version=2"). opts:
+-- content_type (default application/octet-stream), status (default 200).
+function Fixture:put_mirror(path, bytes, opts)
+  opts = opts or {}
+  assert(path:sub(1, 1) == "/", "support_queue: put_mirror: path must start with /, got " .. path)
+  return must(self:admin_raw("PUT", "mirror" .. path, bytes, {
+    ["content-type"] = opts.content_type or "application/octet-stream",
+    ["x-mirror-status"] = opts.status and tostring(opts.status) or nil,
+  }))
+end
+
+-- Removes every mirror entry; returns how many there were.
+function Fixture:clear_mirror()
+  return self:must("DELETE", "mirror").removed
+end
+
+-- The root of the mirror: hg/GitHub URLs of a test map below it.
+function Fixture:mirror_url()
+  return self.root_url .. "/__mirror"
+end
+
+-- Requests the emulator saw after sequence number `since` (default 0):
+-- {last, requests = {{seq, method, url, key, status}, ...}}.
+function Fixture:requests(since)
+  return self:must("GET", "requests?since=" .. tostring(since or 0))
+end
+
+-- Makes the emulator refuse connections for `ms` milliseconds (it answers
+-- first, then closes its port and every open connection, then listens on
+-- the same port again).
+function Fixture:refuse(ms)
+  return self:must("POST", "refuse", { ms = ms })
 end
 
 -- A sw.queue client for this emulator. `who` is a client name of

@@ -4,10 +4,11 @@
 //
 //   node admin.js --root-url URL --token TOKEN stats
 //   node admin.js ... create-task '{"taskQueueId": "proj-releng/linux-signing"}' [TASKID]
-//   node admin.js ... task TASKID | tasks | cancel TASKID
+//   node admin.js ... task TASKID | tasks | cancel TASKID | complete TASKID ['{"state": "failed"}']
 //   node admin.js ... faults '{"seed": 1, "rules": {...}}' | clear-faults
 //   node admin.js ... advance-time MS | tick | add-client '{"clientId": ...}'
 //   node admin.js ... artifact TASKID RUNID NAME      (raw bytes to stdout)
+//   node admin.js ... clear-mirror | requests [SINCE] | refuse MS
 //
 // URL and token default to $TASKCLUSTER_ROOT_URL and $QUEUE_EMULATOR_ADMIN_TOKEN.
 // Prints the JSON answer; exits 1 with the error on stderr when the call fails.
@@ -18,6 +19,7 @@ const COMMANDS = {
   task: (id) => ['GET', `tasks/${id}`],
   'create-task': (def, id) => ['POST', id ? `tasks/${id}` : 'tasks', JSON.parse(def || '{}')],
   cancel: (id) => ['POST', `tasks/${id}/cancel`],
+  complete: (id, opts) => ['POST', `tasks/${id}/complete`, JSON.parse(opts || '{}')],
   faults: (config) => ['POST', 'faults', JSON.parse(config)],
   'clear-faults': () => ['DELETE', 'faults'],
   'advance-time': (ms) => ['POST', 'time', { advanceMs: Number(ms) }],
@@ -25,6 +27,9 @@ const COMMANDS = {
   'add-client': (client) => ['POST', 'clients', JSON.parse(client)],
   artifact: (taskId, runId, name) =>
     ['GET', `artifacts/${taskId}/${runId}/${name.split('/').map(encodeURIComponent).join('/')}`],
+  'clear-mirror': () => ['DELETE', 'mirror'],
+  requests: (since) => ['GET', `requests?since=${Number(since || 0)}`],
+  refuse: (ms) => ['POST', 'refuse', { ms: Number(ms) }],
 };
 
 const main = async (argv) => {

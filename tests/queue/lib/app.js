@@ -16,9 +16,28 @@ import { queueHandlers } from './routes/queue.js';
 import { objectHandlers } from './routes/object.js';
 import { BlobUrls, StorageRoutes } from './routes/storage.js';
 import { AdminRoutes } from './routes/admin.js';
+import { MirrorRoutes } from './routes/mirror.js';
 
 export const QUEUE_CLIENT_ID = 'static/taskcluster/queue';
 const MiB = 1024 * 1024;
+const REQUEST_LOG_SIZE = 2000;
+
+// Error codes of lib-api for the statuses an injected error may have; any
+// other 4xx is an InputError, any 5xx an InternalServerError.
+const FAULT_CODES = { 401: 'AuthenticationFailed', 403: 'InsufficientScopes',
+  404: 'ResourceNotFound', 409: 'RequestConflict', 410: 'ResourceExpired',
+  413: 'InputTooLarge', 429: 'TooManyRequests' };
+// ...and the S3 error codes for the storage targets.
+const S3_CODES = { 403: 'AccessDenied', 404: 'NoSuchKey', 409: 'OperationAborted',
+  429: 'SlowDown', 503: 'SlowDown' };
+
+const HTML_PAGE = '<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n' +
+  '<body><h1>Bad Gateway</h1><p>The upstream server is unavailable (fault injected by the ' +
+  'queue emulator).</p></body></html>\n';
+
+// Query values that work as credentials (bewits, storage signatures) are
+// replaced before a URL goes into the request log.
+const redactUrl = (url) => url.replace(/([?&](?:bewit|signature)=)[^&]*/g, '$1<redacted>');
 
 export const DEFAULTS = {
   host: '127.0.0.1',
@@ -125,6 +144,11 @@ export class QueueServer {
     this.storage = new StorageRoutes({ store: this.store, urls: this.urls,
       maxArtifactBytes: o.maxArtifactBytes, log: this.log });
     this.admin = new AdminRoutes({ server: this });
+    this.mirror = new MirrorRoutes();
+    this.requests = [];
+    this.requestSeq = 0;
+    this.hanging = new Set();
+    this.refuseTimer = null;
     this.counters = {
       requests: {},
       responses: {},
@@ -147,6 +171,62 @@ export class QueueServer {
       internalErrors: this.counters.internalErrors,
       tasks: this.store.tasks.size,
     };
+  }
+
+  // Requests (admin calls excepted) after sequence number `since`, oldest
+  // first; only the last REQUEST_LOG_SIZE are kept.
+  requestLog(since) {
+    return { last: this.requestSeq,
+      requests: this.requests.filter((r) => r.seq > since).map((r) => ({ ...r })) };
+  }
+
+  _logRequest(req, res) {
+    this.requestSeq += 1;
+    const entry = { seq: this.requestSeq, method: req.method, url: redactUrl(req.url),
+      key: null, status: null };
+    this.requests.push(entry);
+    if (this.requests.length > REQUEST_LOG_SIZE) {
+      this.requests.shift();
+    }
+    res.on('finish', () => {
+      entry.status = res.statusCode;
+    });
+    return entry;
+  }
+
+  // Closes the listening socket and every open connection but `keep` (the
+  // admin call's, which closes itself after its answer), so that new
+  // connections are refused for `ms`; then listens on the same port again.
+  refuse(ms, keep) {
+    if (!this.server || this.refuseTimer) {
+      return;
+    }
+    const { port } = this.server.address();
+    this.server.close();
+    for (const s of this.sockets) {
+      if (s !== keep) {
+        s.destroy();
+      }
+    }
+    this.log(`refusing connections for ${ms} ms`);
+    let attempts = 0;
+    const relisten = () => {
+      this.refuseTimer = null;
+      const onError = (err) => {
+        attempts += 1;
+        if (attempts > 250) {
+          this.log(`cannot listen on port ${port} again: ${err.message}`);
+          return;
+        }
+        this.refuseTimer = setTimeout(relisten, 20);
+      };
+      this.server.once('error', onError);
+      this.server.listen(port, this.options.host, () => {
+        this.server.removeListener('error', onError);
+        this.log(`listening again on port ${port}`);
+      });
+    };
+    this.refuseTimer = setTimeout(relisten, ms);
   }
 
   _count(group, key) {
@@ -190,7 +270,13 @@ export class QueueServer {
 
   async stop() {
     clearInterval(this.ticker);
+    clearTimeout(this.refuseTimer);
+    this.refuseTimer = null;
     this.waiters.releaseAll();
+    // Requests left hanging by a fault are never answered: cut them now.
+    for (const res of this.hanging) {
+      res.destroy();
+    }
     if (this.server) {
       await new Promise((resolve) => {
         this.server.close(resolve);
@@ -206,8 +292,9 @@ export class QueueServer {
     this.store.close();
   }
 
-  // Reads a request body up to `limit` bytes as UTF-8 text.
-  _readBody(req, limit) {
+  // Reads a request body up to `limit` bytes as UTF-8 text (a Buffer when
+  // `raw`).
+  _readBody(req, limit, raw = false) {
     return new Promise((resolve, reject) => {
       const chunks = [];
       let size = 0;
@@ -221,7 +308,10 @@ export class QueueServer {
         }
         chunks.push(chunk);
       });
-      req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      req.on('end', () => {
+        const buf = Buffer.concat(chunks);
+        resolve(raw ? buf : buf.toString('utf8'));
+      });
       req.on('error', reject);
     });
   }
@@ -238,34 +328,52 @@ export class QueueServer {
 
     if (this.admin.match(path)) {
       this._count('requests', 'admin');
-      let bodyText = '';
+      let body;
       try {
-        bodyText = await this._readBody(req, this.options.maxBodyBytes);
+        body = await this._readBody(req, this.admin.bodyLimit(req.method, path), true);
       } catch {
         res.writeHead(413).end();
         return;
       }
-      await this.admin.handle(req, res, path, bodyText);
+      await this.admin.handle(req, res, path, body, rawUrl);
+      return;
+    }
+
+    const logged = this._logRequest(req, res);
+
+    if (this.mirror.match(path)) {
+      logged.key = 'mirror';
+      this._count('requests', 'mirror');
+      const fate = this.faults.decide('mirror');
+      const injected = await this._injectBefore(req, res, fate, (status) => {
+        const text = `injected fault: HTTP ${status}\n`;
+        res.writeHead(status, { ...this._retryAfter(fate),
+          'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+        res.end(req.method === 'HEAD' ? undefined : text);
+      });
+      if (injected) {
+        return;
+      }
+      this._armAfter(res, fate);
+      this.mirror.handle(req, res, rawUrl);
       return;
     }
 
     if (this.storage.match(path)) {
       const key = this.storage.faultKey(req.method);
+      logged.key = key;
       this._count('requests', key);
       const fate = this.faults.decide(key);
-      if (fate.latencyMs) {
-        await sleep(fate.latencyMs);
-      }
-      if (fate.error) {
-        req.resume();
-        res.writeHead(fate.error, { 'content-type': 'application/xml' });
-        res.end('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code>' +
+      const injected = await this._injectBefore(req, res, fate, (status) => {
+        res.writeHead(status, { ...this._retryAfter(fate), 'content-type': 'application/xml' });
+        res.end('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>' +
+          `${S3_CODES[status] || (status >= 500 ? 'InternalError' : 'InvalidRequest')}</Code>` +
           '<Message>injected fault</Message></Error>\n');
+      });
+      if (injected) {
         return;
       }
-      if (fate.drop) {
-        this._armDrop(res, fate.drop);
-      }
+      this._armAfter(res, fate);
       this.queue.tick();
       await this.storage.handle(req, res, path, search);
       return;
@@ -290,20 +398,26 @@ export class QueueServer {
       return;
     }
     const { entry } = match;
+    logged.key = entry.name;
     this._count('requests', entry.name);
     const fate = this.faults.decide(entry.name);
-    if (fate.latencyMs) {
-      await sleep(fate.latencyMs);
-    }
     const info = { method: entry.name, params: {}, payload: {},
       time: () => new Date(this.clock.now()).toJSON() };
-    if (fate.error) {
-      req.resume();
-      const err = new ApiError('InternalServerError',
-        'Internal Server Error, incidentId {{incidentId}}. (fault injected by the queue emulator)',
-        { incidentId: crypto.randomUUID() });
-      err.status = fate.error;
-      this._send(res, req, fate.error, errorBody(err, { ...info, time: info.time() }), {});
+    const injected = await this._injectBefore(req, res, fate, (status) => {
+      const err = status >= 500
+        ? new ApiError('InternalServerError',
+          'Internal Server Error, incidentId {{incidentId}}. (fault injected by the queue emulator)',
+          { incidentId: crypto.randomUUID() })
+        : { code: FAULT_CODES[status] || 'InputError', details: {},
+          message: `HTTP ${status} (fault injected by the queue emulator)` };
+      err.status = status;
+      const headers = this._retryAfter(fate);
+      if (status === 401) {
+        headers['www-authenticate'] = 'hawk';
+      }
+      this._send(res, req, status, errorBody(err, { ...info, time: info.time() }), headers);
+    });
+    if (injected) {
       return;
     }
 
@@ -354,9 +468,7 @@ export class QueueServer {
       }
       const body = errorBody(apiErr, { method: entry.name, params: ctx.params || {},
         payload: ctx.payload || {}, time: info.time() });
-      if (fate.drop) {
-        this._armDrop(res, fate.drop);
-      }
+      this._armAfter(res, fate);
       this._send(res, req, apiErr.status, body, err.headers || {});
       return;
     }
@@ -385,10 +497,156 @@ export class QueueServer {
         }
       }
     }
+    this._armAfter(res, fate);
+    this._send(res, req, status, body, headers);
+  }
+
+  _retryAfter(fate) {
+    return fate.retryAfter === undefined ? {} : { 'retry-after': String(fate.retryAfter) };
+  }
+
+  // Applies the latency and the faults that replace processing: a request
+  // left hanging, an error status (answered by `sendError(status)`), an HTML
+  // page or a bad JSON body with status 200, a connection cut while the
+  // request body arrives.  Returns true when the request was dealt with.
+  async _injectBefore(req, res, fate, sendError) {
+    if (fate.latencyMs) {
+      await sleep(fate.latencyMs);
+    }
+    if (fate.hang) {
+      // Read the body so the client is left waiting for an answer, not
+      // for its upload to be accepted.
+      req.resume();
+      this.hanging.add(res);
+      res.on('close', () => this.hanging.delete(res));
+      return true;
+    }
+    if (fate.drop === 'request-body') {
+      await this._cutRequestBody(req);
+      return true;
+    }
+    if (fate.error) {
+      req.resume();
+      sendError(fate.error);
+      return true;
+    }
+    if (fate.html || fate.badBody !== null) {
+      req.resume();
+      const [type, text] = fate.html ? ['text/html; charset=utf-8', HTML_PAGE]
+        : ['application/json; charset=utf-8', fate.badBody];
+      res.writeHead(200, { 'content-type': type, 'content-length': Buffer.byteLength(text) });
+      res.end(req.method === 'HEAD' ? undefined : text);
+      return true;
+    }
+    return false;
+  }
+
+  // The faults applied to the processed reply: a dropped connection or a
+  // truncated body.
+  _armAfter(res, fate) {
     if (fate.drop) {
       this._armDrop(res, fate.drop);
+    } else if (fate.truncate) {
+      this._armTruncate(res);
     }
-    this._send(res, req, status, body, headers);
+  }
+
+  // Reads about half of the announced request body (the first chunk when
+  // it is chunked; nothing when there is none), then destroys the
+  // connection: an upload cut mid-way.  Nothing is processed.
+  _cutRequestBody(req) {
+    return new Promise((resolve) => {
+      const socket = req.socket;
+      const length = Number(req.headers['content-length']);
+      const chunked = /chunked/i.test(req.headers['transfer-encoding'] || '');
+      const cut = () => {
+        req.removeAllListeners('data');
+        socket.destroy();
+        resolve();
+      };
+      if (!chunked && !(length > 0)) {
+        cut();
+        return;
+      }
+      const want = chunked ? 1 : Math.max(1, Math.floor(length / 2));
+      let got = 0;
+      req.on('data', (chunk) => {
+        got += chunk.length;
+        if (got >= want) {
+          cut();
+        }
+      });
+      req.on('end', cut);
+      req.on('error', cut);
+    });
+  }
+
+  // Lets the status line, the headers (with the full Content-Length) and
+  // the first half of the body out, then closes the connection: a reply
+  // truncated by a dying server or proxy.  The request has been processed.
+  _armTruncate(res) {
+    const socket = res.socket;
+    const origWriteHead = res.writeHead.bind(res);
+    const origWrite = res.write.bind(res);
+    let total = null;
+    let sent = 0;
+    let pending = 0;
+    let ended = false;
+    let cutting = false;
+    const allowance = (chunkLength) => (total !== null ? Math.floor(total / 2)
+      : sent + Math.floor(chunkLength / 2));
+    const maybeCut = () => {
+      if (!cutting && pending === 0 && (ended || (total !== null && sent >= allowance(0)))) {
+        cutting = true;
+        setImmediate(() => socket.destroy());
+      }
+    };
+    res.writeHead = (status, ...rest) => {
+      for (const arg of rest) {
+        if (arg && typeof arg === 'object') {
+          for (const [k, v] of Object.entries(arg)) {
+            if (k.toLowerCase() === 'content-length') {
+              total = Number(v);
+            }
+          }
+        }
+      }
+      origWriteHead(status, ...rest);
+      res.flushHeaders();
+      return res;
+    };
+    res.write = (chunk) => {
+      if (cutting || !chunk || !chunk.length || typeof chunk === 'function') {
+        return true;
+      }
+      const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+      const take = Math.max(0, Math.min(buf.length, allowance(buf.length) - sent));
+      if (take > 0) {
+        sent += take;
+        pending += 1;
+        origWrite(buf.subarray(0, take), () => {
+          pending -= 1;
+          maybeCut();
+        });
+      }
+      if (total === null) {
+        // Unknown length: half of the first chunk is all that gets out.
+        ended = true;
+      }
+      maybeCut();
+      return true;
+    };
+    res.end = (chunk) => {
+      if (!res.headersSent) {
+        res.flushHeaders();
+      }
+      if (chunk && typeof chunk !== 'function') {
+        res.write(chunk);
+      }
+      ended = true;
+      maybeCut();
+      return res;
+    };
   }
 
   _send(res, req, status, body, headers) {

@@ -751,6 +751,70 @@ export class Queue {
     return result;
   }
 
+  // --- admin shortcuts ---------------------------------------------------
+
+  // Resolves the latest run of a task as if a worker had claimed and then
+  // reported it, so tests can build chains of finished tasks without
+  // running workers.  A task without runs (dependencies unresolved) gets a
+  // run 0; a pending run is claimed by workerGroup/workerId first.  Answering
+  // again with the same state is a no-op; another state is a conflict.
+  forceResolve(taskId, { workerGroup, workerId, state, reason }) {
+    this.tick();
+    const task = this.getTask(taskId);
+    let run = task.runs[task.runs.length - 1];
+    if (!run) {
+      run = this._addRun(task, 'running', 'scheduled');
+    }
+    if (RESOLVED.has(run.state)) {
+      if (run.state === state && run.reasonResolved === reason) {
+        return this.status(task);
+      }
+      throw new ApiError('RequestConflict',
+        'Run {{runId}} of task `{{taskId}}` is already resolved (state: {{state}}, ' +
+        'reasonResolved: {{reason}})', { taskId, runId: run.runId, state: run.state,
+          reason: run.reasonResolved });
+    }
+    if (run.state !== 'running' || !run.workerGroup) {
+      const now = this.clock.now();
+      run.state = 'running';
+      run.workerGroup = workerGroup;
+      run.workerId = workerId;
+      run.started = iso(now);
+      run.takenUntil = iso(now + this.claimTimeoutMs);
+      delete run._seq;
+    }
+    this._resolveRun(task, run, state, reason);
+    this._retryOrResolve(task, state === 'exception' ? RETRY_REASONS[reason] : undefined);
+    this.store.changed();
+    return this.status(task);
+  }
+
+  // Stores `body` as a present s3 artifact of run `runId`, in the bucket
+  // getArtifact would use for its name, whatever the state of the run: the
+  // artifact then looks exactly like one a worker uploaded.
+  putS3Artifact(taskId, runId, name, { body, contentType, contentEncoding, expires }) {
+    const task = this.getTask(taskId);
+    if (!task.runs[runId]) {
+      throw new ApiError('ResourceNotFound', 'Run {{runId}} not found on task {{taskId}}',
+        { runId, taskId });
+    }
+    const bucket = name.startsWith('public/') ? 'public' : 'private';
+    const prefix = `${taskId}/${runId}/${name}`;
+    const blob = { ...this.store.writeBlob(body), contentType,
+      contentEncoding: contentEncoding || null };
+    const key = `${bucket}/${prefix}`;
+    const old = this.store.s3.get(key);
+    this.store.s3.set(key, blob);
+    if (old) {
+      this.store.dropBlob(old.id);
+    }
+    task.artifacts[runId].set(name, { storageType: 's3', name, contentType,
+      expires: iso(expires === undefined ? Date.parse(task.definition.expires) : expires),
+      details: { bucket, prefix }, present: true });
+    this.store.changed();
+    return { storageType: 's3', name };
+  }
+
   // Test convenience: every task with status, for the admin API.
   summary() {
     return [...this.store.tasks.values()].map((t) => this.status(t));

@@ -13,8 +13,9 @@ import addFormats from 'ajv-formats';
 const require = createRequire(import.meta.url);
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-// The shared references live beside the repository (../shared from its root).
-export const DEFAULT_REFERENCES = path.resolve(
+// The shared references live beside the repository (../shared from its root);
+// a checkout elsewhere (a git worktree) names them in QUEUE_EMULATOR_REFERENCES.
+export const DEFAULT_REFERENCES = process.env.QUEUE_EMULATOR_REFERENCES || path.resolve(
   here, '..', '..', '..', '..', 'shared', 'taskcluster', 'references.json');
 
 // Schema ids are root-relative (/schemas/queue/v1/task.json#); Ajv needs an

@@ -75,6 +75,9 @@ test('--state keeps tasks and artifact bytes across a restart', async () => {
     '--token', 'cli-token', 'stats'])).stdout);
   assert.equal(stats.tasks, 1);
   assert.equal(stats.responseSchemaFailures, 0);
+  const done = JSON.parse((await admin(process.execPath, [ADMIN, '--root-url', second.rootUrl,
+    '--token', 'cli-token', 'complete', taskId, '{"state": "failed"}'])).stdout);
+  assert.deepEqual([done.status.state, done.status.runs[0].workerId], ['failed', 'w']);
   second.child.kill('SIGTERM');
   assert.equal((await second.exited).code, 0);
 });

@@ -105,8 +105,8 @@ test('upload faults hit the putUrl target', async () => {
 test('fault configuration errors name the field; the admin API needs its token', async () => {
   assert.throws(() => parseFaults({ rules: { ping: { errorRate: 2 } } }),
     /^Error: faults: rules\.ping\.errorRate: expected a number in \[0, 1\], got 2$/);
-  assert.throws(() => parseFaults({ rules: { ping: { errorStatus: 404 } } }),
-    /faults: rules\.ping\.errorStatus: expected 5xx status codes/);
+  assert.throws(() => parseFaults({ rules: { ping: { errorStatus: 302 } } }),
+    /faults: rules\.ping\.errorStatus: expected 4xx or 5xx status codes/);
   const bad = await admin(env.rootUrl, 'POST', 'faults', { rules: { ping: { bogus: 1 } } });
   assert.equal(bad.status, 400);
   assert.deepEqual(bad.body, { error: 'faults: rules.ping: unknown key "bogus"' });

@@ -1,6 +1,7 @@
 // Test helpers: an in-process emulator per test file, clients of the official
 // taskcluster-client, and a check that no response failed its schema.
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { before, after } from 'node:test';
 import taskcluster from 'taskcluster-client';
 import { QueueServer } from '../lib/app.js';
@@ -93,6 +94,33 @@ export const admin = async (rootUrl, method, path, body) => {
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : null };
 };
+
+// An admin call whose body is raw bytes (seeded artifacts, mirror entries);
+// returns the status and the decoded JSON answer.
+export const adminPut = async (rootUrl, path, bytes, headers = {}) => {
+  const res = await fetch(`${rootUrl}/__admin/${path}`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...headers },
+    body: bytes,
+  });
+  return { status: res.status, body: await res.json() };
+};
+
+// One raw GET with node:http (no decoding of Content-Encoding, no retries):
+// {status, headers, body (Buffer), error (set when the reply was cut)}.
+export const rawGet = (url, { method = 'GET' } = {}) => new Promise((resolve, reject) => {
+  const req = http.request(url, { method, agent: false }, (res) => {
+    const chunks = [];
+    const done = (error) => resolve({ status: res.statusCode, headers: res.headers,
+      body: Buffer.concat(chunks), error });
+    res.on('data', (c) => chunks.push(c));
+    res.on('end', () => done(null));
+    res.on('aborted', () => done(new Error('aborted')));
+    res.on('error', (err) => done(err));
+  });
+  req.on('error', reject);
+  req.end();
+});
 
 // Creates a task with the tester client and claims it as wg-1/wid-1; returns
 // the claim and a Queue client using the task's temporary credentials.
