@@ -41,6 +41,29 @@ M.EXTRA_KEYS = {
   queue_retries = 5,
   -- Parallel artifact uploads.
   max_concurrent_uploads = 10,
+  -- Mirrors of the remote inputs of chain-of-trust verification: `hg`,
+  -- `github_raw`, `github_api` (and `github`) replace the bases
+  -- https://hg.mozilla.org, https://raw.githubusercontent.com,
+  -- https://api.github.com (and https://github.com) in every URL the
+  -- verifier fetches outside the Queue.
+  cot_input_urls = json.object({}),
+  -- The policy folder when --policy is not given (null: the installed one).
+  policy_dir = json.null,
+}
+
+-- The keys whose values come from a product policy (policies/products/),
+-- by cot_product, unless the config file sets them.
+M.PRODUCT_KEYS = {
+  "cot_product_type", "cot_restricted_scopes", "cot_restricted_trees", "official_github_repos_owner",
+  "prebuilt_docker_image_task_types", "source_env_prefix", "trusted_vcs_rules", "valid_decision_worker_pools",
+  "valid_docker_image_worker_pools", "valid_tasks_for",
+}
+
+-- Keys a config for `verify-cot` may leave out: only the worker needs them.
+M.WORKER_ONLY_KEYS = {
+  artifact_dir = true, credentials = true, ed25519_private_key_path = true, log_dir = true,
+  task_log_dir = true, task_script = true, work_dir = true, worker_id = true, worker_group = true,
+  worker_type = true, provisioner_id = true,
 }
 
 -- {key, minimum} of the keys above.
@@ -97,7 +120,7 @@ local function is_by_product(v)
 end
 
 -- Resolves every top-level {"by-cot-product": {...}} for config.cot_product.
-function M.apply_product_config(config, messages)
+function M.apply_product_config(config, messages, path)
   local product = config.cot_product
   for key, value in pairs(config) do
     if is_by_product(value) then
@@ -106,7 +129,8 @@ function M.apply_product_config(config, messages)
       else
         local v = value["by-cot-product"][product]
         if v == nil then
-          messages[#messages + 1] = string.format("Product %s not specified for key %s", product, key)
+          messages[#messages + 1] = string.format("%sProduct %s not specified for key %s",
+            path and (path .. ": ") or "", product, key)
         else
           config[key] = v
         end
@@ -237,7 +261,13 @@ end
 function M.load(path, opts)
   opts = opts or {}
   local env = opts.env or os.getenv
-  local text, err = fs.read_file(path, 16 * 1024 * 1024)
+  local text, err
+  if path == nil then
+    -- verify-cot without a CONFIG: the defaults alone.
+    path, text = "(defaults)", "{}"
+  else
+    text, err = fs.read_file(path, 16 * 1024 * 1024)
+  end
   if not text then
     return nil, { string.format("%s: cannot read the config: %s", path, err) }
   end
@@ -252,10 +282,25 @@ function M.load(path, opts)
   if type(doc) ~= "table" or json.type(doc) ~= "object" then
     return nil, { string.format("%s: the config must be a mapping, got %s", path, pytype(doc)) }
   end
+  -- Command-line options act as if the file set them.
+  for k, v in pairs(opts.overrides or {}) do
+    doc[k] = v
+  end
   local d = M.defaults()
   local defaults = deepcopy(d.DEFAULT_CONFIG)
   for k, v in pairs(M.EXTRA_KEYS) do
     defaults[k] = v
+  end
+  local set = opts.policy
+  if type(set) == "function" then
+    local errs
+    set, errs = set(doc)
+    if not set then
+      return nil, errs
+    end
+  end
+  if set then
+    M.apply_policy_defaults(defaults, set)
   end
   local config = deepcopy(defaults)
   local messages = {}
@@ -266,7 +311,42 @@ function M.load(path, opts)
       config[k] = v
     end
   end
+  -- The instance policy says what this worker is; it wins over the file.
+  local info = { overrides = {}, notes = {} }
+  local instance = set and set.instance
+  if instance then
+    for _, k in ipairs({ "cot_job_type", "cot_product" }) do
+      local v = instance[k]
+      if v ~= nil then
+        if doc[k] ~= nil and doc[k] ~= v then
+          info.notes[#info.notes + 1] = string.format("%s: the policy %s sets %s to %s; the config's %s is not used",
+            path, tostring(instance.name), k, short(v), short(doc[k]))
+        end
+        config[k] = v
+      end
+    end
+  end
+  if set then
+    for _, k in ipairs(M.PRODUCT_KEYS) do
+      if doc[k] ~= nil then
+        info.overrides[#info.overrides + 1] = k
+      end
+    end
+    if doc.ed25519_public_keys ~= nil then
+      info.overrides[#info.overrides + 1] = "ed25519_public_keys"
+    end
+    table.sort(info.overrides)
+  end
+  info.keys_from_config = doc.ed25519_public_keys ~= nil
   local creds_source = path
+  if opts.verify_only then
+    -- verify-cot: anonymous unless credentials are there to be found.
+    for k in pairs(M.WORKER_ONLY_KEYS) do
+      if doc[k] == nil and k ~= "credentials" then
+        config[k] = json.null
+      end
+    end
+  end
   if doc.credentials == nil or doc.credentials == json.null
       or (type(doc.credentials) == "table" and next(doc.credentials) == nil) then
     local creds, source = M.read_worker_creds(env)
@@ -297,13 +377,26 @@ function M.load(path, opts)
     end
     config.reversed_statuses = rs
   end
-  M.apply_product_config(config, messages)
+  M.apply_product_config(config, messages, path)
   local defaults_resolved = defaults
   for _, m in ipairs(M.check(config, path, defaults_resolved)) do
     messages[#messages + 1] = m
   end
   local creds = config.credentials
-  if creds == json.null or creds == nil then
+  if opts.verify_only then
+    local kept = {}
+    for _, m in ipairs(messages) do
+      local key = m:match("^[^:]*: ([%w_]+):")
+      if not (key and M.WORKER_ONLY_KEYS[key]) then
+        kept[#kept + 1] = m
+      end
+    end
+    messages = kept
+    if creds == json.null or type(creds) ~= "table" or type(creds.clientId) ~= "string"
+        or type(creds.accessToken) ~= "string" or creds.clientId == "..." then
+      creds = nil
+    end
+  elseif creds == json.null or creds == nil then
     messages[#messages + 1] = string.format(
       "%s: credentials: none found in the config, ./secrets.json, ~/.scriptworker "
       .. "or TASKCLUSTER_CLIENT_ID/TASKCLUSTER_ACCESS_TOKEN", path)
@@ -320,11 +413,119 @@ function M.load(path, opts)
         path, pytype(cert), tostring(creds_source))
     end
   end
+  if config.policy_dir ~= json.null and type(config.policy_dir) ~= "string" then
+    messages[#messages + 1] = string.format("%s: policy_dir: expected str, got %s", path, pytype(config.policy_dir))
+  end
+  if type(config.cot_input_urls) == "table" then
+    for k, v in pairs(config.cot_input_urls) do
+      if not ({ hg = true, github_raw = true, github_api = true, github = true })[k] then
+        messages[#messages + 1] = string.format(
+          "%s: cot_input_urls: unknown key %s (expected hg, github_raw, github_api or github)", path, short(k))
+      elseif type(v) ~= "string" or not v:match("^https?://[^/]") then
+        messages[#messages + 1] = string.format("%s: cot_input_urls.%s: expected an http(s) URL, got %s",
+          path, k, short(v))
+      end
+    end
+  end
+  if set and type(config.cot_product) == "string" and not set.products[config.cot_product] then
+    messages[#messages + 1] = string.format("%s: cot_product: %s has no product policy in %s/products/",
+      path, short(config.cot_product), tostring(set.dir))
+  end
   if #messages > 0 then
+    table.sort(messages)
     return nil, messages
   end
   config.credentials = nil
-  return config, creds
+  info.policy = set
+  if set and not set.instance and set.instances then
+    -- Without --policy, the config's cot_job_type names the instance
+    -- policy (there may be none: the task type's rules still apply).
+    set.instance = set.instances[config.cot_job_type]
+  end
+  return config, creds, info
+end
+
+local function dirname(p)
+  return p:match("^(.*)/[^/]*$") or "."
+end
+
+-- load_with_policy(path, opts) -> config, creds, info | nil, messages:
+-- loads the policy set, then the config over it. The set is the folder of
+-- opts.policy_file (`--policy FILE`, whose basename names the instance
+-- policy), else the file's policy_dir, else the installed policies.
+-- info.policy is the set (with .instance), info.overrides the policy keys
+-- the file sets, info.notes what the policy overrode in the file.
+function M.load_with_policy(path, opts)
+  opts = opts or {}
+  local policy = require("sw.policy")
+  local policy_file = opts.policy_file
+  local o = {}
+  for k, v in pairs(opts) do
+    o[k] = v
+  end
+  o.policy = function(doc)
+    local dir, instance_name
+    if policy_file then
+      if not fs.exists(policy_file) then
+        return nil, { string.format("--policy %s: No such file or directory", policy_file) }
+      end
+      dir = dirname(policy_file)
+      instance_name = policy_file:match("([^/]+)%.lua$")
+      if not instance_name then
+        return nil, { string.format("--policy %s: expected an instance policy FILE.lua", policy_file) }
+      end
+    elseif type(doc.policy_dir) == "string" then
+      dir = doc.policy_dir
+    else
+      dir = policy.default_dir()
+    end
+    local set, errs = policy.load(dir)
+    if not set then
+      return nil, errs
+    end
+    if instance_name then
+      local inst = set.instances[instance_name]
+      if not inst then
+        return nil, { string.format("--policy %s: not an instance policy of %s (those are: %s)", policy_file, dir,
+          table.concat(M.sorted_keys(set.instances), ", ")) }
+      end
+      set.instance = inst
+    end
+    return set
+  end
+  return M.load(path, o)
+end
+
+function M.sorted_keys(t)
+  local keys = {}
+  for k in pairs(t or {}) do
+    keys[#keys + 1] = k
+  end
+  table.sort(keys)
+  return keys
+end
+
+-- Replaces the product data and the trusted keys of the Python defaults
+-- with the policy set's: a `by-cot-product` mapping built from every
+-- product policy (a key a product leaves out resolves to null), and the
+-- keys of every worker implementation.
+function M.apply_policy_defaults(defaults, set)
+  for _, k in ipairs(M.PRODUCT_KEYS) do
+    local by = json.object({})
+    for name, p in pairs(set.products) do
+      local v = p[k]
+      if v == nil then
+        v = json.null
+      end
+      by[name] = deepcopy(v)
+    end
+    defaults[k] = json.object({ ["by-cot-product"] = by })
+  end
+  local keys = json.object({})
+  for name, impl in pairs(set.worker_impls) do
+    keys[name] = json.array(deepcopy(impl.keys or {}))
+  end
+  defaults.ed25519_public_keys = keys
 end
 
 return M
