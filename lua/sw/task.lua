@@ -359,15 +359,15 @@ local function report(t, status)
   return kind, reason
 end
 
--- The chain-of-trust verification hook. The verification engine is not
--- built yet: with verify_chain_of_trust on, every task fails closed as
--- malformed-payload before its script runs.
+-- The chain-of-trust verification hook (sw.cot.verify): true, or nil,
+-- message and the status to report (malformed-payload, or
+-- intermittent-task when the Queue or a mirror could not be reached).
+-- Without a policy set nothing can be verified: fail closed.
 function M.verify_chain_of_trust(t)
-  local ok, mod = pcall(require, "sw.cot.verify")
-  if not ok or type(mod) ~= "table" or type(mod.verify) ~= "function" then
-    return nil, "chain of trust verification is not available in this build"
+  if not t.policy then
+    return nil, "no policy set is loaded: chain of trust verification cannot run", "malformed-payload"
   end
-  return mod.verify(t)
+  return require("sw.cot.verify").verify(t)
 end
 
 -- Prepares work_dir and artifact_dir: emptied, then recreated.
@@ -428,11 +428,6 @@ function M.clean_dirs(config)
   assert(fs.mkdirp(config.task_log_dir))
 end
 
-local function cot_log(t, line)
-  local path = t.config.task_log_dir .. "/chain_of_trust.log"
-  append_line(path, line)
-end
-
 -- Runs one claimed task. w = {config, queue (worker client), signer}; claim
 -- as claimWork returns it, or for run-task {task, status = {taskId},
 -- runId = 0, workerGroup} with w.queue nil. Returns a summary table.
@@ -446,6 +441,8 @@ function M.run(w, claim)
     run_id = claim.runId,
     creds = claim.credentials,
     taken_until = M.parse_time(claim.takenUntil),
+    policy = w.policy,
+    keys_from_config = w.keys_from_config,
   }
   sched.label(t.task_id)
   t.secrets = {}
@@ -493,12 +490,12 @@ function M.run(w, claim)
     log.error(msg)
     append_line(cfg.task_log_dir .. "/live_backing.log", "Automation Error: " .. msg)
   elseif cfg.verify_chain_of_trust then
-    local vok, verr = M.verify_chain_of_trust(t)
+    local vok, verr, vstatus = M.verify_chain_of_trust(t)
     if not vok then
-      status = M.STATUSES["malformed-payload"]
+      status = M.STATUSES[vstatus] or M.STATUSES["malformed-payload"]
       verified = false
-      log.error("chain of trust verification failed", { error = tostring(verr) })
-      cot_log(t, "Chain of Trust verification failed: " .. tostring(verr))
+      t.cot_failed = true
+      log.error("chain of trust verification failed", { error = tostring(verr), status = vstatus })
     end
   end
 
@@ -545,7 +542,8 @@ function M.run(w, claim)
     if #up.failed > 0 then
       status = math.max(status, M.STATUSES["intermittent-task"])
     end
-    if not verified and cfg.verify_chain_of_trust then
+    -- Only a chain-of-trust failure has a chain_of_trust.log to point at.
+    if t.cot_failed then
       artifacts.create_link(t.queue, t.task_id, t.run_id, "public/logs/live_backing.log",
         "public/logs/chain_of_trust.log", t.task.expires)
     end

@@ -56,6 +56,8 @@ function M.run(config, credentials, opts)
       retries = config.queue_retries - 1,
     }),
     tasks_run = 0,
+    policy = opts.policy,
+    keys_from_config = opts.keys_from_config,
   }
   local function wake()
     if w.sleeper then

@@ -43,27 +43,30 @@ function M.run(args, cli)
     return 2
   end
   local config_mod = require("sw.config")
-  local config, creds = config_mod.load(opts.config)
+  local config, creds, info = config_mod.load_with_policy(opts.config, { policy_file = opts.policy })
   if not config then
     for _, m in ipairs(creds) do
       eprint("scriptworker: ", m)
     end
     return 2
   end
-  if opts.policy then
-    -- The policy engine arrives with chain-of-trust verification; until
-    -- then a policy file must at least exist and load.
-    local fn, perr = loadfile(opts.policy, "t", {})
-    if not fn then
-      eprint("scriptworker: --policy: ", perr)
-      return 2
-    end
-  end
   local log = require("sw.log")
   log.set_level(config.verbose and "debug" or "info")
+  local set = info.policy
+  for _, n in ipairs(info.notes) do
+    log.info(n)
+  end
+  log.info("policy set loaded", {
+    dir = set.dir,
+    digest = set.digest,
+    instance = set.instance and set.instance.name or "none",
+    overridden_by_config = #info.overrides > 0 and table.concat(info.overrides, ",") or "none",
+  })
   local sched = require("sw.sched")
   local worker = require("sw.worker")
   return sched.run(worker.run, config, creds, {
+    policy = set,
+    keys_from_config = info.keys_from_config,
     exit_when_idle = os.getenv("SW_EXIT_WHEN_IDLE") == "1",
     max_tasks = tonumber(os.getenv("SW_MAX_TASKS") or ""),
   })
