@@ -39,7 +39,7 @@ HDRS := $(wildcard core/*.h)
         lint ctest
 
 all: $(BUILD)/scriptworker $(BUILD)/sw_core.so \
-     $(BUILD)/verify_ed25519_signature
+     $(BUILD)/verify_ed25519_signature $(BUILD)/verify_cot
 
 $(BUILD)/obj/%.o: core/%.c $(HDRS) Makefile
 	@mkdir -p $(dir $@)
@@ -51,7 +51,7 @@ $(BUILD)/scriptworker: $(BUILD)/obj/main.o $(LIB_OBJS)
 $(BUILD)/sw_core.so: $(LIB_OBJS)
 	$(CC) $(LDFLAGS_ALL) -shared -o $@ $^ $(filter-out -llua5.4,$(PKG_LIBS)) -lm
 
-$(BUILD)/verify_ed25519_signature: $(BUILD)/scriptworker
+$(BUILD)/verify_ed25519_signature $(BUILD)/verify_cot: $(BUILD)/scriptworker
 	ln -sf scriptworker $@
 
 # C tests: each tests/c/test_*.c links the core objects and prints its own
@@ -121,6 +121,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/scriptworker
 	install -m 0755 $(BUILD)/scriptworker $(DESTDIR)$(PREFIX)/bin/scriptworker
 	ln -sf scriptworker $(DESTDIR)$(PREFIX)/bin/verify_ed25519_signature
+	ln -sf scriptworker $(DESTDIR)$(PREFIX)/bin/verify_cot
 	cp -R lua policies $(DESTDIR)$(PREFIX)/share/scriptworker/
 
 clean:

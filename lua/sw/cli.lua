@@ -12,12 +12,14 @@ local COMMANDS = {
   ["keygen"] = "sw.cmd.keygen",
   ["run-task"] = "sw.cmd.run_task",
   ["policy"] = "sw.cmd.policy",
+  ["verify-cot"] = "sw.cmd.verify_cot",
 }
 
 local USAGE = [==[
 usage: scriptworker [--policy FILE] [CONFIG]
        scriptworker run-task TASK_JSON [CONFIG]
        scriptworker policy check [--policy FILE] [CONFIG]
+       scriptworker verify-cot --task-type TYPE TASKID [--policy FILE] [CONFIG]
        scriptworker lua [-e CODE] [FILE [ARGS...]]
        scriptworker verify-ed25519-signature FILE SIGFILE [--pubkey KEY]
        scriptworker keygen PRIVATE_PATH PUBLIC_PATH
@@ -51,6 +53,8 @@ function M.main(argv)
   local cmd
   if basename(argv[0]) == "verify_ed25519_signature" then
     cmd = "verify-ed25519-signature"
+  elseif basename(argv[0]) == "verify_cot" then
+    cmd = "verify-cot"
   elseif COMMANDS[args[1]] then
     cmd = table.remove(args, 1)
   elseif args[1] == "--version" or args[1] == "-V" then
