@@ -210,7 +210,7 @@ function M.check(config, path, defaults)
       messages[#messages + 1] = string.format("%s: unknown key %s", path, short(key))
     elseif value == json.null then
       -- credentials: load() says where it looked instead
-      if key ~= "cot_product" and key ~= "credentials" and not is_by_product(default) then
+      if key ~= "cot_product" and key ~= "credentials" and not is_by_product(default) and default ~= json.null then
         messages[#messages + 1] = string.format("%s: %s: must not be null", path, key)
       end
     elseif value == "..." then
