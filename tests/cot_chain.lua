@@ -1997,6 +1997,102 @@ M.TAMPERINGS = {
       return chain.root_rec
     end,
   },
+  artifact_missing = {
+    catalogue = { 24 }, check = "download of a mandatory upstream artifact: 404 (phase 4; it is in the CoT)",
+    fn = function(chain, arg)
+      local rec = target(chain, arg, { "build", "generic-build", "signing", "l10n-1" }, "an upstream artifact")
+      add_hook(chain, "post", function(c)
+        c.artifacts[rec.id][rec.out] = nil
+      end)
+      return rec
+    end,
+  },
+  parent_artifact_changed = {
+    catalogue = { 25 }, check = "digest of the parent's task-graph.json (phase 4; CoT signature good)",
+    -- one byte of the pretty-printed graph, after the CoT was made
+    fn = function(chain, arg)
+      local rec = target(chain, arg, { "decision" }, "the decision")
+      assert(chain.graph_tasks == 0 or rec ~= chain.root_rec.parent, "cot_chain: not with a file-backed graph")
+      add_hook(chain, "post", function(c)
+        local arts = c.artifacts[rec.id]
+        arts["public/task-graph.json"] = arts["public/task-graph.json"] .. "\n"
+      end)
+      return rec
+    end,
+  },
+  dependency_type_invalid = {
+    catalogue = { 7 }, check = "build chain: upstreamArtifacts taskType is not a task type (phase 1)",
+    fn = function(chain)
+      local ua = chain.root.payload.upstreamArtifacts
+      assert(#ua > 0, "cot_chain: the root has no upstreamArtifacts")
+      ua[1].taskType = ua[1].taskType .. "0"
+      return chain.root_rec
+    end,
+  },
+  action_callback_unknown = {
+    catalogue = { 42 }, check = "cot v2: ACTION_CALLBACK names no action of actions.json (phase 5)",
+    fn = function(chain)
+      local a = assert(chain.by_key.action, "cot_chain: needs parent = action")
+      a.def.payload.env.ACTION_CALLBACK = "release-promotion-evil"
+      return a
+    end,
+  },
+  tasks_for_invalid = {
+    catalogue = { 36 }, check = "cot v2: extra.tasks_for not in the product's valid_tasks_for (phase 5)",
+    fn = function(chain)
+      chain.decision.def.extra.tasks_for = chain.product.kind == "hg" and "github-push" or "hg-push"
+      return chain.decision
+    end,
+  },
+  commit_msg_mismatch = {
+    catalogue = { 41 }, check = "cot v2 hg-push: GECKO_COMMIT_MSG is not the push comment's try: line (phase 5)",
+    fn = function(chain)
+      local d = chain.decision
+      assert(d.tasks_for == "hg-push", "cot_chain: needs an hg-push decision")
+      d.def.payload.env.GECKO_COMMIT_MSG = "try: -b do -p all -u all"
+      return d
+    end,
+  },
+  indexed_image_restricted = {
+    catalogue = { 57 }, check = "docker-worker: indexed-image with restricted scopes (phase 6; firefox: also #58)",
+    fn = function(chain, arg)
+      assert(chain.restricted, "cot_chain: indexed_image_restricted needs a restricted chain")
+      local rec = target(chain, arg, DOCKER_BUILDS, "a docker-worker build")
+      rec.def.payload.image = O({ type = "indexed-image", namespace = chain.product.trust
+        .. ".cache.level-3.docker-images.v2.build.latest", path = M.IMAGE_PATH })
+      rec.def.extra.chainOfTrust = nil
+      rec.environment = O({ imageHash = "sha256:" .. hex_bytes(32) })
+      return rec
+    end,
+  },
+  docker_task_without_features = {
+    catalogue = { 52 }, check = "docker-worker: payload.features missing (phase 6)",
+    fn = function(chain, arg)
+      local rec = target(chain, arg, DOCKER_BUILDS, "a docker-worker build")
+      rec.def.payload.features = nil
+      return rec
+    end,
+  },
+  rdp_scope = {
+    catalogue = { 62 }, check = "generic-worker: a generic-worker:allow-rdp: scope (phase 6)",
+    fn = function(chain, arg)
+      local rec = target(chain, arg, { "generic-build" }, "shape.generic_build")
+      rec.def.scopes[#rec.def.scopes + 1] = "generic-worker:allow-rdp:" .. rec.def.taskQueueId
+      return rec
+    end,
+  },
+  worker_impl_tag_unknown = {
+    catalogue = { 16, 64 }, check = "a tagged worker implementation that has no keys and no verifier",
+    -- tags["worker-implementation"] is the only mark left; signed with the
+    -- docker-worker key, which no key of that implementation can verify
+    fn = function(chain, arg)
+      local rec = target(chain, arg, DOCKER_BUILDS, "a docker-worker build")
+      rec.def.payload.image = nil
+      rec.def.scopes = A({})
+      rec.def.tags["worker-implementation"] = "taskcluster-worker"
+      return rec
+    end,
+  },
   taskcluster_yml_missing = {
     catalogue = { 39 }, check = "cot v2: .taskcluster.yml at the decision's revision cannot be fetched (phase 5)",
     fn = function(chain)
