@@ -978,7 +978,7 @@ end
 
 -- A scriptworker task of type `ttype` consuming `ups` (the root, or a
 -- signing link upstream of it).
-local function scriptworker_task(chain, key, ttype, ups, created_ms, scopes, out_name)
+local function scriptworker_task(chain, key, ttype, ups, created_ms, scopes, out_name, queue)
   local p = chain.product
   local parent = chain.script_parent
   local s = add_task(chain, { key = key, type = ttype, impl = "scriptworker", group = chain.decision,
@@ -991,8 +991,8 @@ local function scriptworker_task(chain, key, ttype, ups, created_ms, scopes, out
   s.def = task_def(chain, {
     created_ms = created_ms,
     taskGroupId = chain.decision.id,
-    provisionerId = "scriptworker-k8s",
-    workerType = p.trust .. "-3-" .. ttype,
+    provisionerId = queue and queue.provisioner or "scriptworker-k8s",
+    workerType = queue and queue.worker_type or (p.trust .. "-3-" .. ttype),
     dependencies = deps,
     scopes = A(scopes),
     payload = O({ maxRunTime = 3600, upstreamArtifacts = upstream_entries(ttype, ups) }),
@@ -1039,6 +1039,13 @@ end
 --   graph_tasks  that many more (unrelated) entries in the task graph of
 --                the root's parent; written to a file (chain.tmpdir)
 --   now_ms       the decision's created time (default: a minute ago)
+--   root_provisioner, root_worker_type
+--                the root's task queue (default scriptworker-k8s/
+--                <trust>-3-<root_type>). Chains sharing one Queue should
+--                each have their own, so that a worker claims the root it
+--                is meant to; a provisioner other than scriptworker-k8s
+--                and scriptworker-prov-v1 goes into the config's
+--                scriptworker_provisioners (chain:config)
 function M.build(opts)
   opts = opts or {}
   local product_name = opts.product or "firefox"
@@ -1137,7 +1144,8 @@ function M.build(opts)
     ups = { s }
     t = t + 1000
   end
-  local root = scriptworker_task(chain, "root", chain.root_type, ups, t, root_scopes(chain, chain.root_type))
+  local root = scriptworker_task(chain, "root", chain.root_type, ups, t, root_scopes(chain, chain.root_type), nil,
+    { provisioner = opts.root_provisioner, worker_type = opts.root_worker_type })
   chain.root_rec = root
   chain.root = root.def
   chain.root_task_id = root.id
@@ -1495,11 +1503,17 @@ function Chain:load(fx)
 end
 
 -- config(fx) -> the config overrides the engine needs for this chain.
+-- (Not served through config: is_pull_request's "landed" page, which the
+-- mirror has at /github/<owner>/<name>/branch_commits/<rev>.)
 function Chain:config(fx)
   local root_url = fx.root_url
   local netloc = assert(root_url:match("^https?://([^/]+)"), "cot_chain: bad root URL " .. tostring(root_url))
   local scheme = root_url:match("^(https?)://")
   local mirror = fx:mirror_url()
+  local provisioners = A({ "scriptworker-prov-v1", "scriptworker-k8s" })
+  if self.root.provisionerId ~= "scriptworker-prov-v1" and self.root.provisionerId ~= "scriptworker-k8s" then
+    provisioners[#provisioners + 1] = self.root.provisionerId
+  end
   return {
     cot_product = self.product_name,
     cot_job_type = self.root_type,
@@ -1518,6 +1532,10 @@ function Chain:config(fx)
       path_regexes = A({ M.ARTIFACT_PATH_REGEX }),
     }) }),
     taskcluster_root_url = root_url,
+    -- the worker claims the root from the root's own queue
+    provisioner_id = self.root.provisionerId,
+    worker_type = self.root.workerType,
+    scriptworker_provisioners = provisioners,
   }
 end
 

@@ -260,7 +260,6 @@ local function assert_valid(chain)
   -- the root
   assert.is_nil(graph_problem(chain, chain.root_rec))
   assert.is_nil(chain.artifacts[chain.root_task_id][cot_chain.COT_NAME])
-  assert.are.equal("scriptworker-k8s", chain.root.provisionerId)
   local restricted = false
   for _, scope in ipairs(chain.root.scopes) do
     local level = config.cot_restricted_scopes[scope]
@@ -837,6 +836,16 @@ describe("cot_chain", function()
       assert.are.equal(c.decision.id, m.taskId)
       assert.are.equal("public/chain-of-trust.json", m.filepath)
       assert.is_table(regex.search(rule.path_regexes[1], "/api/queue/v1/task/x/runs/0/artifacts/y"))
+      assert.are.equal("scriptworker-k8s", cfg.provisioner_id)
+      assert.are.equal("mobile-3-pushapk", cfg.worker_type)
+      assert.are.same({ "scriptworker-prov-v1", "scriptworker-k8s" }, cfg.scriptworker_provisioners)
+      local own = cot_chain.build({ root_provisioner = "proj-releng", root_worker_type = "q7-signing" })
+      assert.are.equal("proj-releng/q7-signing", own.root.taskQueueId)
+      assert_valid(own)
+      cfg = own:config(fx)
+      assert.are.same({ "scriptworker-prov-v1", "scriptworker-k8s", "proj-releng" }, cfg.scriptworker_provisioners)
+      assert.are.equal("proj-releng", cfg.provisioner_id)
+      assert.are.equal("q7-signing", cfg.worker_type)
       -- the mirror paths the engine's cot_input_urls lead to
       local d = c.decision
       assert.is_string(c.mirror["/github_raw/mozilla-mobile/reference-browser/" .. d.rev .. "/.taskcluster.yml"])
