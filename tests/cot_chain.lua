@@ -2008,7 +2008,8 @@ M.TAMPERINGS = {
   },
   parent_not_decision = {
     catalogue = { 78 }, check = "stricter: extra.parent must name a decision or action task (phase 5)",
-    -- the root's extra.parent names a build already in the chain
+    -- the root's extra.parent names a build already in the chain (Python
+    -- then takes that build for a decision task and fails its pool, #29)
     fn = function(chain, arg)
       local rec = target(chain, arg, { "build", "generic-build", "docker-image" }, "a build")
       chain.root.extra.parent = rec.id

@@ -12,6 +12,7 @@ local config_mod = require("sw.config")
 local v2 = require("sw.cot.v2")
 local compare = require("sw.cot.v2.compare")
 local log = require("sw.log")
+local support = require("support")
 local cot_chain = require("cot_chain")
 
 local MIRROR = "http://mirror.test"
@@ -403,7 +404,19 @@ describe("cot_chain", function()
         assert.is_string(t.check, name)
         assert.is_function(t.fn, name)
       end
-      assert.is_true(n >= 36)
+      assert.is_true(n >= 46)
+    end)
+
+    it("docs/cot-chain.md lists every tampering with its catalogue entries", function()
+      local doc = support.read(support.root .. "/docs/cot-chain.md")
+      for name, t in pairs(cot_chain.TAMPERINGS) do
+        local cat = {}
+        for i, c in ipairs(t.catalogue) do
+          cat[i] = "#" .. c
+        end
+        local row = "| `" .. name .. "` | " .. (#cat > 0 and table.concat(cat, ", ") or "-") .. " | " .. t.check .. " |"
+        assert.is_truthy(doc:find(row, 1, true), row)
+      end
     end)
 
     it("body_edited_after_signing: the signature fails, the body is still JSON", function()
