@@ -1591,7 +1591,8 @@ local function cot_of(chain, rec, fn)
 end
 
 -- Each entry: catalogue = the VERIFY.md entries it produces, check = what
--- must catch it, fn(chain, arg) = the change. `arg` is usually the key of
+-- must catch it, opts = build options of a chain it applies to (when the
+-- default chain will not do), fn(chain, arg) = the change. `arg` is usually the key of
 -- the task aimed at (see Chain:task). Tamperings marked "stricter" pass the
 -- Python worker (a documented quirk) and must fail this engine.
 M.TAMPERINGS = {
@@ -1770,6 +1771,7 @@ M.TAMPERINGS = {
     end,
   },
   scriptworker_type_on_docker_worker = {
+    opts = { shape = { signing = true } },
     catalogue = { 27 }, check = "signing/beetmover/... task types must run on scriptworker (phase 5)",
     -- the signing link (or the root) runs on docker-worker with a proper
     -- task image, so only the task-type rule is broken
@@ -1821,6 +1823,7 @@ M.TAMPERINGS = {
     end,
   },
   rdp_generic_task = {
+    opts = { shape = { generic_build = true } },
     catalogue = { 61 }, check = "generic-worker: payload.rdpInfo (phase 6)",
     fn = function(chain, arg)
       local rec = target(chain, arg, { "generic-build" }, "shape.generic_build")
@@ -1922,6 +1925,7 @@ M.TAMPERINGS = {
     end,
   },
   restricted_scope_wrong_tree = {
+    opts = { restricted = true },
     catalogue = { 70 }, check = "trace back: the root's restricted scope is not allowed for its tree (phase 7)",
     fn = function(chain)
       local scope = chain.product.wrong_tree_scopes[1]
@@ -1931,6 +1935,7 @@ M.TAMPERINGS = {
     end,
   },
   try_in_chain = {
+    opts = { restricted = true },
     catalogue = { 74, 75 }, check = "trace back: try task (hg) or pull request (GitHub) with restricted scopes",
     -- hg: MH_BRANCH names try on a trusted repo; GitHub: the build says it
     -- ran for a pull request. Needs opts.restricted (else it is allowed).
@@ -2049,6 +2054,7 @@ M.TAMPERINGS = {
     end,
   },
   action_callback_unknown = {
+    opts = { parent = "action" },
     catalogue = { 42 }, check = "cot v2: ACTION_CALLBACK names no action of actions.json (phase 5)",
     fn = function(chain)
       local a = assert(chain.by_key.action, "cot_chain: needs parent = action")
@@ -2073,6 +2079,7 @@ M.TAMPERINGS = {
     end,
   },
   indexed_image_restricted = {
+    opts = { product = "mobile", restricted = true },
     catalogue = { 57 }, check = "docker-worker: indexed-image with restricted scopes (phase 6; firefox: also #58)",
     fn = function(chain, arg)
       assert(chain.restricted, "cot_chain: indexed_image_restricted needs a restricted chain")
@@ -2093,6 +2100,7 @@ M.TAMPERINGS = {
     end,
   },
   rdp_scope = {
+    opts = { shape = { generic_build = true } },
     catalogue = { 62 }, check = "generic-worker: a generic-worker:allow-rdp: scope (phase 6)",
     fn = function(chain, arg)
       local rec = target(chain, arg, { "generic-build" }, "shape.generic_build")
@@ -2122,6 +2130,17 @@ M.TAMPERINGS = {
     end,
   },
 }
+
+-- build_tampered(name[, opts[, arg]]) -> chain: a chain of a shape the
+-- tampering applies to (its `opts`, then `opts` given here), tampered.
+function M.build_tampered(name, opts, arg)
+  local t = assert(M.TAMPERINGS[name], "cot_chain: unknown tampering " .. tostring(name))
+  local o = copy(t.opts or {})
+  for k, v in pairs(opts or {}) do
+    o[k] = v
+  end
+  return M.build(o):tamper(name, arg)
+end
 
 -- tamper(name[, arg]) -> chain: applies ONE tampering (M.TAMPERINGS) and
 -- seals the chain again. chain.tampered = {name, key, catalogue, check}.

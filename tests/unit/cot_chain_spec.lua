@@ -185,6 +185,45 @@ local function max_depth(chain)
   return deepest
 end
 
+local SCRIPT_TYPES = { scriptworker = true, balrog = true, beetmover = true, bouncer = true, pushapk = true,
+  shipit = true, signing = true }
+local TASK_TYPES = { build = true, l10n = true, repackage = true, action = true, decision = true,
+  ["docker-image"] = true, partials = true }
+for k in pairs(SCRIPT_TYPES) do
+  TASK_TYPES[k] = true
+end
+
+-- guess_worker_impl (VERIFY.md 2): the distinct candidates.
+local function worker_impls(def)
+  local found, list = {}, {}
+  local function add(impl)
+    if not found[impl] then
+      found[impl] = true
+      list[#list + 1] = impl
+    end
+  end
+  local p = def.payload
+  if p.image then
+    add("docker-worker")
+  end
+  if def.provisionerId == "scriptworker-k8s" or def.provisionerId == "scriptworker-prov-v1"
+      or def.provisionerId == "proj-releng" then
+    add("scriptworker")
+  end
+  if p.mounts ~= nil or p.osGroups ~= nil then
+    add("generic-worker")
+  end
+  if def.tags["worker-implementation"] then
+    add(def.tags["worker-implementation"])
+  end
+  for _, scope in ipairs(def.scopes) do
+    if scope:find("^docker%-worker:") then
+      add("docker-worker")
+    end
+  end
+  return list
+end
+
 -- Every check a valid chain passes.
 local function assert_valid(chain)
   local config = product_config(chain.product_name)
@@ -219,6 +258,24 @@ local function assert_valid(chain)
       "priority", "retries", "created", "deadline", "expires", "scopes", "payload", "metadata", "tags", "extra" }) do
       assert.is_not_nil(def[k], rec.key .. "." .. k)
     end
+    assert.are.same({ rec.impl }, worker_impls(def), rec.key)
+    if SCRIPT_TYPES[rec.type] then
+      assert.are.equal("scriptworker", rec.impl, rec.key)
+    end
+    local parent = def.extra.parent
+    if parent then
+      local pt
+      for _, r in ipairs(chain.tasks) do
+        if r.id == parent then
+          pt = r.type
+        end
+      end
+      assert.is_true(pt == "decision" or pt == "action", rec.key .. ": extra.parent")
+    end
+    if chain.restricted then
+      assert.is_falsy((def.payload.env and def.payload.env.MH_BRANCH or ""):find("try"))
+      assert.is_falsy(tostring(def.extra.tasks_for):find("^github%-pull%-request"))
+    end
     local pool = def.provisionerId .. "/" .. def.workerType
     if rec.type == "decision" or rec.type == "action" then
       assert.is_true(contains(config.valid_decision_worker_pools, pool), pool)
@@ -232,6 +289,8 @@ local function assert_valid(chain)
     if rec.impl == "docker-worker" then
       assert.is_table(def.payload.env)
       assert.is_table(def.payload.features)
+      assert.is_falsy(def.payload.features.interactive)
+      assert.is_falsy(def.payload.env.TASKCLUSTER_INTERACTIVE)
       local image = def.payload.image
       if type(image) == "table" then
         assert.are.equal("task-image", image.type)
@@ -245,6 +304,10 @@ local function assert_valid(chain)
       assert.are.equal("scriptworker-k8s", def.provisionerId)
     else
       assert.is_table(def.payload.mounts)
+      assert.is_nil(def.payload.rdpInfo)
+      for _, scope in ipairs(def.scopes) do
+        assert.is_nil(scope:find("^generic%-worker:allow%-rdp:"), scope)
+      end
     end
     -- trace back: the root's task group comes from the root's repository
     local path = repo_path(config, def.metadata.source)
@@ -270,7 +333,12 @@ local function assert_valid(chain)
     end
   end
   assert.are.equal(chain.restricted, restricted)
+  assert.are.same({ "scriptworker" }, worker_impls(chain.root))
+  if chain.root.extra.parent then
+    assert.are.equal(chain:task("action").id, chain.root.extra.parent)
+  end
   for _, u in ipairs(chain.root.payload.upstreamArtifacts) do
+    assert.is_true(TASK_TYPES[u.taskType], u.taskType)
     for _, path in ipairs(u.paths) do
       assert.is_table(chain.cot[u.taskId].artifacts[path])
     end
@@ -405,6 +473,23 @@ describe("cot_chain", function()
         assert.is_function(t.fn, name)
       end
       assert.is_true(n >= 46)
+    end)
+
+    it("build_tampered: every tampering breaks a valid chain of its shape", function()
+      for name in pairs(cot_chain.TAMPERINGS) do
+        local valid = cot_chain.build(cot_chain.TAMPERINGS[name].opts)
+        assert_valid(valid)
+        local c = cot_chain.build_tampered(name)
+        assert.are.equal(name, c.tampered.name)
+        local ok = pcall(assert_valid, c)
+        local v2_fails = false
+        for _, rec in ipairs(c:links()) do
+          if (rec.type == "decision" or rec.type == "action") and not v2_verify(c, rec) then
+            v2_fails = true
+          end
+        end
+        assert.is_true(not ok or v2_fails, name .. " passes every check of assert_valid")
+      end
     end)
 
     it("docs/cot-chain.md lists every tampering with its catalogue entries", function()
