@@ -107,34 +107,39 @@ local function validate_task(task)
 end
 
 -- Scratch files of one task in work_dir (emptied at start-up and around
--- every task): a plain write, as Python's; an atomic write's two fsyncs
--- cost more than the rest of the start of a task on a busy disk, and
--- nothing could read a half-written file after a crash. A failure raises
--- (the task is then an internal error, not a script without its task.json).
+-- every task). work_dir is the script's: a process a previous script left
+-- behind could have planted a link at any name, so each file is created
+-- anew (fs.write_new: unlink, then O_EXCL | O_NOFOLLOW), never written
+-- through a link. Not atomic: nothing reads a half-written file after a
+-- crash, and two fsyncs would cost more than the rest of the start of a
+-- task. A failure raises (an internal error, not a script without its
+-- task.json).
 local function write_json(path, value)
   local text = assert(json.encode(value, { canonical = true }))
-  local f = assert(io.open(path, "wb"))
-  assert(f:write(text))
-  assert(f:close())
+  assert(fs.write_new(path, text, tonumber("644", 8)))
 end
 
--- The credentials file handed to the script as TASKCLUSTER_CREDENTIALS_FD.
--- It is rewritten in place after each reclaim (the script's fd keeps
--- pointing at the same file), so a reader seeks to 0 and reads it again;
--- an empty read means a rewrite was in progress.
-local function write_credentials(path, creds)
-  local text = assert(json.encode(json.object({
+local function credentials_text(creds)
+  return assert(json.encode(json.object({
     clientId = creds.clientId,
     accessToken = creds.accessToken,
     certificate = creds.certificate,
   })))
-  local f, err = io.open(path, "w")
-  if not f then
-    return nil, err
+end
+
+-- The credentials file handed to the script as TASKCLUSTER_CREDENTIALS_FD.
+-- It is created once (fs.create, never through a link) and kept open:
+-- after each reclaim it is rewritten through that descriptor, so a script
+-- that replaces the name by a link to another file (the signing key) only
+-- loses its own updates. The script's fd points at the same file, so a
+-- reader seeks to 0 and reads it again; an empty read means a rewrite was
+-- in progress.
+local function write_credentials(t)
+  local ok, err = t.creds_file:rewrite(credentials_text(t.creds))
+  if not ok then
+    log.warn("cannot rewrite the task credentials", { error = err })
   end
-  f:write(text)
-  f:close()
-  return true
+  return ok, err
 end
 
 -- Registers the secrets of creds with the log's redaction; with seen (a
@@ -230,8 +235,13 @@ local function run_script(t)
     TASK_ID = t.task_id,
     RUN_ID = tostring(t.run_id),
     TASKCLUSTER_ROOT_URL = cfg.taskcluster_root_url,
-    TASKCLUSTER_CREDENTIALS_FD = t.creds_path and "3" or nil,
+    TASKCLUSTER_CREDENTIALS_FD = t.creds_file and "3" or nil,
   })
+  -- The script gets its own read-only descriptor of the credentials file.
+  local reader
+  if t.creds_file then
+    reader = assert(t.creds_file:reader())
+  end
   local argv = {}
   for i, a in ipairs(cfg.task_script) do
     argv[i] = a
@@ -241,8 +251,11 @@ local function run_script(t)
     env = env,
     cwd = cfg.work_dir,
     log = log_path,
-    extra_fd = t.creds_path,
+    extra_fd = reader and reader:fd(),
   })
+  if reader then
+    reader:close()
+  end
   if not p then
     append_line(log_path, "Automation Error: cannot start the task script: " .. tostring(err))
     log.error("cannot start the task script", { error = err })
@@ -315,8 +328,8 @@ local function reclaim_loop(t)
       t.creds = res.credentials
       register_secrets(t.creds, t.secrets)
       t.taken_until = M.parse_time(res.takenUntil) or t.taken_until
-      if t.creds_path then
-        write_credentials(t.creds_path, t.creds)
+      if t.creds_file then
+        write_credentials(t)
       end
       log.debug("reclaimed", { taken_until = res.takenUntil })
     elseif err.conflict then
@@ -469,8 +482,8 @@ function M.run(w, claim)
   write_json(cfg.work_dir .. "/current_task_info.json", json.object({ taskId = t.task_id, runId = t.run_id }))
   if t.creds and t.queue then
     t.creds_path = cfg.work_dir .. "/.task-credentials.json"
-    assert(fs.write_file_atomic(t.creds_path, "", tonumber("600", 8)))
-    write_credentials(t.creds_path, t.creds)
+    t.creds_file = assert(fs.create(t.creds_path, tonumber("600", 8)))
+    assert(t.creds_file:rewrite(credentials_text(t.creds)))
   end
 
   local reclaimer
@@ -560,7 +573,8 @@ function M.run(w, claim)
   else
     summary.resolution, summary.reason = M.resolution(cfg, status)
   end
-  if t.creds_path then
+  if t.creds_file then
+    t.creds_file:close()
     fs.remove(t.creds_path)
   end
   M.forget_secrets(t.secrets)
