@@ -41,7 +41,20 @@ M.EXTRA_KEYS = {
   queue_retries = 5,
   -- Parallel artifact uploads.
   max_concurrent_uploads = 10,
+  -- The worker's private directory (its own task logs, the snapshot of
+  -- artifact_dir that is hashed and uploaded), out of the task script's
+  -- reach; null: <log_dir>/state.
+  state_dir = json.null,
+  -- The policy folder, when there is one: it must not be inside work_dir
+  -- or artifact_dir, which are emptied before every task.
+  policy_dir = json.null,
+  -- Started as root with this set, the worker runs the task script as
+  -- this user (and its primary group).
+  task_script_user = json.null,
 }
+
+-- Keys of EXTRA_KEYS that may be null; when set they are strings.
+M.NULLABLE = { state_dir = true, policy_dir = true, task_script_user = true }
 
 -- {key, minimum} of the keys above.
 M.MINIMUMS = { { "max_concurrent_uploads", 1 }, { "queue_retries", 1 }, { "script_stop_grace", 0 } }
@@ -186,7 +199,8 @@ function M.check(config, path, defaults)
       messages[#messages + 1] = string.format("%s: unknown key %s", path, short(key))
     elseif value == json.null then
       -- credentials: load() says where it looked instead
-      if key ~= "cot_product" and key ~= "credentials" and not is_by_product(default) then
+      if key ~= "cot_product" and key ~= "credentials" and not M.NULLABLE[key]
+          and not is_by_product(default) then
         messages[#messages + 1] = string.format("%s: %s: must not be null", path, key)
       end
     elseif value == "..." then
@@ -197,7 +211,7 @@ function M.check(config, path, defaults)
         local p = config.cot_product
         d = (p ~= nil and p ~= json.null) and d["by-cot-product"][p] or json.null
       end
-      if key == "cot_product" then
+      if key == "cot_product" or M.NULLABLE[key] then
         d = ""
       end
       check_type(path, key, value, d, messages)
@@ -324,6 +338,12 @@ function M.load(path, opts)
     return nil, messages
   end
   config.credentials = nil
+  if config.state_dir == json.null then
+    config.state_dir = config.log_dir .. "/state"
+  end
+  -- Where the config was read from: a file the task script must not be
+  -- able to publish (sw.task protects it by inode).
+  config.config_path = path
   return config, creds
 end
 

@@ -229,8 +229,7 @@ end
 -- when the worker was told to stop.
 local function run_script(t)
   local cfg = t.config
-  local log_path = cfg.task_log_dir .. "/live_backing.log"
-  assert(fs.mkdirp(cfg.task_log_dir))
+  local log_path = t.live_log_path
   local env = script_env({
     TASK_ID = t.task_id,
     RUN_ID = tostring(t.run_id),
@@ -433,17 +432,113 @@ function M.stop_leftover_script(config)
   return nil
 end
 
+-- The worker's private directory of the current task (under state_dir):
+-- logs/ holds live_backing.log and chain_of_trust.log while the script
+-- runs, artifacts/ the snapshot of artifact_dir that is hashed and
+-- uploaded.
+function M.private_dir(config)
+  return config.state_dir .. "/task"
+end
+
 function M.clean_dirs(config)
   for _, d in ipairs({ config.work_dir, config.artifact_dir }) do
     fs.rmtree(d)
     assert(fs.mkdirp(d))
   end
+  -- As before: the script finds task_log_dir; the worker no longer writes
+  -- there while it runs.
   assert(fs.mkdirp(config.task_log_dir))
+  -- Only the worker may enter its state: the script (maybe another user)
+  -- must not read its logs before they are final, or swap the snapshot.
+  assert(fs.mkdirp(config.state_dir))
+  assert(fs.chmod(config.state_dir, tonumber("700", 8)))
+  local private = M.private_dir(config)
+  fs.rmtree(private)
+  assert(fs.mkdirp(private .. "/logs"))
 end
 
 local function cot_log(t, line)
-  local path = t.config.task_log_dir .. "/chain_of_trust.log"
-  append_line(path, line)
+  append_line(t.cot_log_path, line)
+end
+
+-- task_log_dir relative to artifact_dir ("public/logs"), or nil when it is
+-- elsewhere.
+local function log_rel(cfg)
+  local a, l = cfg.artifact_dir:gsub("/+$", ""), cfg.task_log_dir:gsub("/+$", "")
+  if l:sub(1, #a + 1) == a .. "/" then
+    return l:sub(#a + 2)
+  end
+  return nil
+end
+
+-- Refusals that fail the task: what the script left is an attempt to
+-- publish a file it does not own (or cannot be told from one).
+local FATAL_REFUSALS = {
+  hardlink = "a file with more than one link (hard link)",
+  protected = "the worker's private key, config or credentials file",
+}
+local REFUSALS = {
+  link = "a symbolic link that leaves artifact_dir or dangles",
+  special = "not a regular file",
+  deep = "a directory nested too deep",
+}
+
+-- After the script and everything it started have ended: copies
+-- artifact_dir once into the private snapshot (fs.snapshot: each file
+-- opened once without following links, checked on its descriptor), then
+-- puts the worker's own logs in place in it. The chain of trust hashes and
+-- the upload sends this snapshot, never artifact_dir. Returns the
+-- snapshot's directory and whether a refusal fails the task.
+local function snapshot(t)
+  local cfg = t.config
+  local dir = M.private_dir(cfg) .. "/artifacts"
+  fs.rmtree(dir)
+  local protect = { cfg.ed25519_private_key_path, cfg.config_path, t.creds_path }
+  local files, refused = fs.snapshot(cfg.artifact_dir, dir, protect)
+  local fatal = false
+  if not files then
+    log.error("cannot snapshot artifact_dir", { error = refused })
+    append_line(t.live_log_path, "Automation Error: cannot read artifact_dir: " .. tostring(refused))
+    fatal = true
+    fs.rmtree(dir)
+    assert(fs.mkdirp(dir))
+    refused = {}
+  end
+  for _, r in ipairs(refused) do
+    local why = FATAL_REFUSALS[r.why] or REFUSALS[r.why] or r.why
+    log.warn("not uploading artifact", { name = r.name, reason = why })
+    if FATAL_REFUSALS[r.why] then
+      fatal = true
+      append_line(t.live_log_path, string.format("Automation Error: artifact %q refused: %s", r.name, why))
+    end
+  end
+  local rel = log_rel(cfg)
+  local logs_dst = rel and (dir .. "/" .. rel) or cfg.task_log_dir
+  local private_logs = M.private_dir(cfg) .. "/logs"
+  for _, name in ipairs({ "live_backing.log", "chain_of_trust.log" }) do
+    if fs.exists(private_logs .. "/" .. name) then
+      assert(fs.mkdirp(logs_dst))
+      -- copy_file renames over what is there: the worker's log wins over
+      -- a file (or link) of the same name the script left.
+      assert(fs.copy_file(private_logs .. "/" .. name, logs_dst .. "/" .. name, tonumber("644", 8)))
+    end
+  end
+  return dir, fatal
+end
+
+-- run-task has no upload: the snapshot, with its chain of trust, becomes
+-- artifact_dir, where the summary and the user look.
+local function publish_locally(cfg, dir)
+  fs.rmtree(cfg.artifact_dir)
+  if fs.rename(dir, cfg.artifact_dir) then
+    return
+  end
+  assert(fs.mkdirp(cfg.artifact_dir))
+  for _, name in ipairs(assert(fs.walk(dir))) do
+    local dst = cfg.artifact_dir .. "/" .. name
+    assert(fs.mkdirp(dst:match("^(.*)/[^/]*$")))
+    assert(fs.copy_file(dir .. "/" .. name, dst))
+  end
 end
 
 -- Runs one claimed task. w = {config, queue (worker client), signer}; claim
@@ -477,6 +572,9 @@ function M.run(w, claim)
     M.clean_dirs(cfg)
   end
   w.dirs_clean = false
+  -- The worker's own logs stay out of the script's reach until it ended.
+  t.live_log_path = M.private_dir(cfg) .. "/logs/live_backing.log"
+  t.cot_log_path = M.private_dir(cfg) .. "/logs/chain_of_trust.log"
   log.info(string.format("Going to run taskId %s runId %d", t.task_id, t.run_id))
   write_json(cfg.work_dir .. "/task.json", t.task)
   write_json(cfg.work_dir .. "/current_task_info.json", json.object({ taskId = t.task_id, runId = t.run_id }))
@@ -504,7 +602,7 @@ function M.run(w, claim)
     verified = false
     local msg = "the task does not match the minimal task schema: " .. table.concat(problems, "; ")
     log.error(msg)
-    append_line(cfg.task_log_dir .. "/live_backing.log", "Automation Error: " .. msg)
+    append_line(t.live_log_path, "Automation Error: " .. msg)
   elseif cfg.verify_chain_of_trust then
     local vok, verr = M.verify_chain_of_trust(t)
     if not vok then
@@ -515,35 +613,42 @@ function M.run(w, claim)
     end
   end
 
+  local ran = false
   if verified and not w.stopping then
     status = run_script(t)
-    if not t.lost and not t.shutdown and not t.timed_out then
-      local cot, cerr = generate.generate({
-        artifact_dir = cfg.artifact_dir,
-        task = t.task,
-        task_id = t.task_id,
-        run_id = t.run_id,
-        worker_group = claim.workerGroup or cfg.worker_group,
-        worker_id = cfg.worker_id,
-        worker_type = cfg.worker_type,
-        alg = cfg.chain_of_trust_hash_algorithm,
-        signer = cfg.sign_chain_of_trust and w.signer or nil,
-      })
-      if not cot then
-        log.error(cerr)
-        status = math.max(status, M.STATUSES["malformed-payload"])
-      else
-        summary.cot = cot.path
-        summary.cot_sig = cot.sig_path
-      end
-    end
+    ran = true
   elseif w.stopping then
     status = M.STATUSES["worker-shutdown"]
   end
 
+  local snap, refused = snapshot(t)
+  if refused then
+    status = math.max(status, M.STATUSES["malformed-payload"])
+  end
+  if ran and not t.lost and not t.shutdown and not t.timed_out then
+    local cot, cerr = generate.generate({
+      artifact_dir = snap,
+      task = t.task,
+      task_id = t.task_id,
+      run_id = t.run_id,
+      worker_group = claim.workerGroup or cfg.worker_group,
+      worker_id = cfg.worker_id,
+      worker_type = cfg.worker_type,
+      alg = cfg.chain_of_trust_hash_algorithm,
+      signer = cfg.sign_chain_of_trust and w.signer or nil,
+    })
+    if not cot then
+      log.error(cerr)
+      status = math.max(status, M.STATUSES["malformed-payload"])
+    else
+      summary.cot = cfg.artifact_dir .. "/" .. generate.JSON_NAME
+      summary.cot_sig = cot.sig_path and (cfg.artifact_dir .. "/" .. generate.SIG_NAME)
+    end
+  end
+
   if t.queue and not t.lost then
     local up = artifacts.upload_all({
-      artifact_dir = cfg.artifact_dir,
+      artifact_dir = snap,
       queue = t.queue,
       task_id = t.task_id,
       run_id = t.run_id,
@@ -551,7 +656,7 @@ function M.run(w, claim)
       storage_type = cfg.artifact_storage_type,
       concurrency = cfg.max_concurrent_uploads,
       timeout = cfg.artifact_upload_timeout,
-      tmp_dir = cfg.work_dir .. "/.upload",
+      tmp_dir = M.private_dir(cfg) .. "/upload",
     })
     summary.uploaded = up.uploaded
     summary.failed_uploads = up.failed
@@ -562,6 +667,9 @@ function M.run(w, claim)
       artifacts.create_link(t.queue, t.task_id, t.run_id, "public/logs/live_backing.log",
         "public/logs/chain_of_trust.log", t.task.expires)
     end
+  end
+  if not t.queue then
+    publish_locally(cfg, snap)
   end
   if reclaimer then
     reclaimer:cancel()

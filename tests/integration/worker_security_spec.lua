@@ -11,13 +11,13 @@ local support_queue = worker_env.support_queue
 local PRECIOUS = "precious bytes the worker must never overwrite\n"
 
 describe("worker security: links in work_dir", function()
-  local fx, env, worker
+  local fx, env
 
   setup(function()
     -- 4-second claims: the worker reclaims every 2 seconds.
     fx = support_queue.start({ poll_seconds = 1, claim_seconds = 4 })
     env = worker_env.new(fx, "sec-links")
-    worker = env:start_worker()
+    env:start_worker()
   end)
 
   teardown(function()
@@ -39,5 +39,103 @@ describe("worker security: links in work_dir", function()
     -- The script still read fresh credentials on its descriptor.
     local c = json.decode(assert(env:artifact(id, 0, "public/creds.json")).body)
     assert.are_not.equal(c.start.clientId, c.finish.clientId)
+  end)
+end)
+
+-- The names of a run's artifacts and whether one holds `bytes`.
+local function uploaded_holding(env, id, bytes)
+  local names, holding = {}, {}
+  for name in pairs(env:artifact_list(id, 0)) do
+    names[#names + 1] = name
+    local a = env:artifact(id, 0, name)
+    if a and a.body and a.body:find(bytes, 1, true) then
+      holding[#holding + 1] = name
+    end
+  end
+  table.sort(names)
+  return names, holding
+end
+
+describe("worker security: artifacts", function()
+  local fx, env, worker, key
+
+  setup(function()
+    fx = support_queue.start({ poll_seconds = 1 })
+    env = worker_env.new(fx, "sec-artifacts")
+    worker = env:start_worker()
+    key = assert(fs.read_file(env.private_key))
+  end)
+
+  teardown(function()
+    worker_env.finish(fx, env)
+  end)
+
+  it("refuses hard links to the key, to the config and between files, and fails the task", function()
+    local id = env:create_task({
+      files = { ["public/ok.txt"] = "ok\n", ["public/a.txt"] = "a\n" },
+      sh = "ln '" .. env.private_key .. "' \"$ARTIFACT_DIR/public/key.txt\" && "
+        .. "ln '" .. worker.config_path .. "' \"$ARTIFACT_DIR/public/config.yaml\" && "
+        .. "ln \"$ARTIFACT_DIR/public/a.txt\" \"$ARTIFACT_DIR/public/b.txt\"",
+    }, { retries = 0 })
+    local st = env:wait_resolved(id)
+    assert.are.same({ "exception", "malformed-payload" }, { st.state, st.runs[1].reasonResolved })
+    local names, holding = uploaded_holding(env, id, key)
+    assert.are.same({}, holding)
+    assert.are.same({ "public/chain-of-trust.json", "public/chain-of-trust.json.sig",
+      "public/logs/live_backing.log", "public/ok.txt" }, names)
+    local log = worker:log()
+    for _, name in ipairs({ "public/key.txt", "public/config.yaml", "public/a.txt", "public/b.txt" }) do
+      assert.truthy(log:find("not uploading artifact name=" .. name .. " reason=", 1, true), name)
+    end
+    assert.truthy(log:find("name=public/key.txt reason=\"the worker's private key, config or credentials file\"",
+      1, true))
+    local live = assert(env:artifact(id, 0, "public/logs/live_backing.log")).body
+    assert.truthy(live:find('Automation Error: artifact "public/key.txt" refused', 1, true), live)
+  end)
+
+  it("uploads and hashes the bytes it checked, while a process swaps files for links to the key", function()
+    -- A process outside the script's group swaps 20 files between a
+    -- harmless text and a symbolic link to the key, for 10 seconds.
+    local swaps = {}
+    for i = 1, 20 do
+      swaps[#swaps + 1] = string.format("ln -sfn \"$KEY\" t%d && mv -T t%d f%d.txt; "
+        .. "echo harmless > u%d && mv -T u%d f%d.txt;", i, i, i, i, i, i)
+    end
+    local loop = "end=$(($(date +%s)+10)); while [ $(date +%s) -lt $end ]; do " .. table.concat(swaps, " ") .. " done"
+    local id = env:create_task({
+      sh = "export KEY='" .. env.private_key .. "'; mkdir -p \"$ARTIFACT_DIR/public\" && cd \"$ARTIFACT_DIR/public\" && "
+        .. "for i in $(seq 20); do echo harmless > f$i.txt; done; "
+        .. "setsid sh -c '" .. loop:gsub("'", "'\\''") .. "' >/dev/null 2>&1 </dev/null & sleep 1",
+    }, { retries = 0 })
+    local st = env:wait_resolved(id)
+    local names, holding = uploaded_holding(env, id, key)
+    assert.are.same({}, holding)
+    assert.are.equal("completed", st.state)
+    local cot = json.decode(assert(env:artifact(id, 0, "public/chain-of-trust.json")).body)
+    local hashed = 0
+    for _, name in ipairs(names) do
+      if not name:match("^public/chain%-of%-trust") then
+        local a = assert(env:artifact(id, 0, name))
+        local raw = a.body
+        assert.are.same({ name, { sha256 = require("sw.hash").string(raw, "sha256") } },
+          { name, cot.artifacts[name] })
+        hashed = hashed + 1
+      end
+    end
+    assert.is_true(hashed >= 2)
+  end)
+
+  it("keeps its own live_backing.log out of the script's reach", function()
+    local id = env:create_task({
+      print = { "a line of the script" },
+      files = { ["public/logs/live_backing.log"] = "forged by the script\n" },
+      sh = "sleep 0.5",
+    }, { retries = 0 })
+    local st = env:wait_resolved(id)
+    assert.are.equal("completed", st.state)
+    local live = assert(env:artifact(id, 0, "public/logs/live_backing.log")).body
+    assert.are.equal("a line of the script\nexit code: 0\n", live)
+    local cot = json.decode(assert(env:artifact(id, 0, "public/chain-of-trust.json")).body)
+    assert.are.equal(require("sw.hash").string(live, "sha256"), cot.artifacts["public/logs/live_backing.log"].sha256)
   end)
 end)
