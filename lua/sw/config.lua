@@ -244,6 +244,83 @@ function M.check(config, path, defaults)
   return messages
 end
 
+-- An absolute, normalised path ("." and ".." resolved), with symbolic
+-- links resolved in the longest part that exists, so that two spellings
+-- of one directory compare equal.
+function M.canonical_path(p, cwd)
+  if p:sub(1, 1) ~= "/" then
+    p = (cwd or fs.realpath(".") or ".") .. "/" .. p
+  end
+  local parts = {}
+  for c in p:gmatch("[^/]+") do
+    if c == ".." then
+      parts[#parts] = nil
+    elseif c ~= "." then
+      parts[#parts + 1] = c
+    end
+  end
+  -- The longest existing prefix through realpath, then the rest as is.
+  for n = #parts, 0, -1 do
+    local head = "/" .. table.concat(parts, "/", 1, n)
+    local real = fs.realpath(head)
+    if real then
+      local rest = table.concat(parts, "/", n + 1)
+      if rest == "" then
+        return real
+      end
+      return (real == "/" and "" or real) .. "/" .. rest
+    end
+  end
+  return "/" .. table.concat(parts, "/")
+end
+
+-- Whether path a is b or inside it.
+local function within(a, b)
+  return a == b or b == "/" or a:sub(1, #b + 1) == b .. "/"
+end
+
+-- work_dir and artifact_dir belong to the task script and are emptied
+-- before every task: they must not overlap each other, nor hold what the
+-- worker keeps from the script (or would lose). Returns messages.
+function M.check_dirs(config, path, cwd)
+  local messages = {}
+  local function canon(key)
+    local v = config[key]
+    if type(v) == "string" and v ~= "..." and v ~= "" then
+      return M.canonical_path(v, cwd)
+    end
+    return nil
+  end
+  local work, art = canon("work_dir"), canon("artifact_dir")
+  if work and art then
+    if work == art then
+      messages[#messages + 1] = string.format("%s: work_dir: must not be artifact_dir, got %s", path, work)
+    elseif within(work, art) then
+      messages[#messages + 1] = string.format("%s: work_dir: must not be inside artifact_dir (%s), got %s",
+        path, art, work)
+    elseif within(art, work) then
+      messages[#messages + 1] = string.format("%s: artifact_dir: must not be inside work_dir (%s), got %s",
+        path, work, art)
+    end
+  end
+  local held = {
+    { "ed25519_private_key_path", canon("ed25519_private_key_path") },
+    { "the config file", M.canonical_path(path, cwd) },
+    { "log_dir", canon("log_dir") },
+    { "state_dir", canon("state_dir") },
+    { "policy_dir", canon("policy_dir") },
+  }
+  for _, d in ipairs({ { "work_dir", work }, { "artifact_dir", art } }) do
+    for _, h in ipairs(held) do
+      if d[2] and h[2] and within(h[2], d[2]) then
+        messages[#messages + 1] = string.format("%s: %s: must not hold %s (%s), got %s",
+          path, d[1], h[1], h[2], d[2])
+      end
+    end
+  end
+  return messages
+end
+
 -- Loads and validates a config file. Returns config, credentials (the
 -- credentials are removed from config, as the Python worker does), or nil
 -- and the list of messages (each names the file and the key).
@@ -340,6 +417,10 @@ function M.load(path, opts)
   config.credentials = nil
   if config.state_dir == json.null then
     config.state_dir = config.log_dir .. "/state"
+  end
+  messages = M.check_dirs(config, path)
+  if #messages > 0 then
+    return nil, messages
   end
   -- Where the config was read from: a file the task script must not be
   -- able to publish (sw.task protects it by inode).

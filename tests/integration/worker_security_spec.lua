@@ -103,9 +103,11 @@ describe("worker security: artifacts", function()
     end
     local loop = "end=$(($(date +%s)+10)); while [ $(date +%s) -lt $end ]; do " .. table.concat(swaps, " ") .. " done"
     local id = env:create_task({
-      sh = "export KEY='" .. env.private_key .. "'; mkdir -p \"$ARTIFACT_DIR/public\" && cd \"$ARTIFACT_DIR/public\" && "
+      sh = "export KEY='" .. env.private_key .. "'; "
+        .. "mkdir -p \"$ARTIFACT_DIR/public\" && cd \"$ARTIFACT_DIR/public\" && "
         .. "for i in $(seq 20); do echo harmless > f$i.txt; done; "
-        .. "setsid sh -c '" .. loop:gsub("'", "'\\''") .. "' >/dev/null 2>&1 </dev/null & sleep 1",
+        .. "setsid sh -c '" .. loop:gsub("'", "'\\''")
+        .. "' >/dev/null 2>&1 </dev/null & sleep 1",
     }, { retries = 0 })
     local st = env:wait_resolved(id)
     local names, holding = uploaded_holding(env, id, key)
@@ -137,5 +139,63 @@ describe("worker security: artifacts", function()
     assert.are.equal("a line of the script\nexit code: 0\n", live)
     local cot = json.decode(assert(env:artifact(id, 0, "public/chain-of-trust.json")).body)
     assert.are.equal(require("sw.hash").string(live, "sha256"), cot.artifacts["public/logs/live_backing.log"].sha256)
+  end)
+end)
+
+describe("worker security: directories", function()
+  local fx, env
+
+  setup(function()
+    fx = support_queue.start({ poll_seconds = 1 })
+    env = worker_env.new(fx, "sec-dirs")
+  end)
+
+  teardown(function()
+    worker_env.finish(fx, env)
+  end)
+
+  -- Starts the worker on config overrides; returns its exit status and log.
+  local function start_with(name, overrides)
+    local w = env:start_worker({ worker_id = name, config = overrides })
+    local st = w:wait(30)
+    return st, w:log(), w
+  end
+
+  it("refuses overlapping work_dir and artifact_dir at start-up", function()
+    local d = env.dir .. "/overlap"
+    local cases = {
+      { { work_dir = d .. "/x", artifact_dir = d .. "/x/" }, "work_dir: must not be artifact_dir" },
+      { { work_dir = d .. "/a/work", artifact_dir = d .. "/a" }, "work_dir: must not be inside artifact_dir" },
+      { { work_dir = d .. "/w", artifact_dir = d .. "/w/../w/art" }, "artifact_dir: must not be inside work_dir" },
+    }
+    local before = fx:stats().requests.claimWork or 0
+    for i, c in ipairs(cases) do
+      c[1].task_log_dir = d .. "/logs"
+      local st, log = start_with("overlap" .. i, c[1])
+      assert.are.same({ i, { code = 2 } }, { i, st })
+      assert.truthy(log:find(c[2], 1, true), log)
+    end
+    assert.are.equal(before, fx:stats().requests.claimWork or 0)
+  end)
+
+  it("refuses a work_dir or artifact_dir that holds the key, the config, log_dir, state_dir or policy_dir", function()
+    local base = env.dir .. "/holds"
+    local w = base .. "/work"
+    local cases = {
+      { { work_dir = env.dir }, "work_dir: must not hold ed25519_private_key_path" },
+      { { artifact_dir = env.dir, task_log_dir = env.dir .. "/public/logs" },
+        "artifact_dir: must not hold the config file" },
+      { { work_dir = w, log_dir = w .. "/log" }, "work_dir: must not hold log_dir" },
+      { { work_dir = w, state_dir = w .. "/state" }, "work_dir: must not hold state_dir" },
+      { { artifact_dir = base .. "/a", task_log_dir = base .. "/a/public/logs", policy_dir = base .. "/a/p" },
+        "artifact_dir: must not hold policy_dir" },
+    }
+    for i, c in ipairs(cases) do
+      local st, log = start_with("holds" .. i, c[1])
+      assert.are.same({ i, { code = 2 } }, { i, st })
+      assert.truthy(log:find(c[2], 1, true), log)
+    end
+    -- The key survived: nothing was emptied.
+    assert.is_true(fs.exists(env.private_key))
   end)
 end)
