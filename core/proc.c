@@ -581,6 +581,21 @@ static int proc_set_subreaper(lua_State* L) {
   return 1;
 }
 
+/* proc.kill_pid(pid, sig) -> true | nil, msg, code: a signal to one
+ * process (a descendant that left the script's group). */
+static int proc_kill_pid(lua_State* L) {
+  lua_Integer pid = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, pid > 1 && pid <= INT_MAX, 1, "not a process id");
+  int sig = parse_signal(L, 2);
+  if (kill((pid_t)pid, sig) != 0) {
+    int err = errno;
+    lua_pushfstring(L, "proc.kill_pid: process %d", (int)pid);
+    return sw_fail_uv(L, lua_tostring(L, -1), uv_translate_sys_error(err));
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 /* proc.reap(pid) -> true (reaped) | false: collects the exit status of a
  * child this worker did not start through proc.spawn (an orphan it
  * inherited as subreaper or PID 1). A child of a live Process is left to
@@ -1093,6 +1108,7 @@ static const char proc_lua[] =
     "return M\n";
 
 static const luaL_Reg proc_funcs[] = {{"kill_group", proc_kill_group},
+                                      {"kill_pid", proc_kill_pid},
                                       {"reap", proc_reap},
                                       {"set_subreaper", proc_set_subreaper},
                                       {"spawn", proc_spawn},

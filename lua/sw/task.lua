@@ -223,6 +223,81 @@ function M.group_alive(pgid)
   return false
 end
 
+-- {pid = {ppid, state}} of every process /proc shows, and this process's
+-- pid.
+local function process_table()
+  local procs = {}
+  for _, name in ipairs(fs.listdir("/proc") or {}) do
+    if name:match("^%d+$") then
+      -- "pid (comm) state ppid ...", comm may hold anything
+      local state, ppid = (fs.read_file("/proc/" .. name .. "/stat") or ""):match("%) (%a) (%-?%d+) ")
+      if state then
+        procs[tonumber(name)] = { ppid = tonumber(ppid), state = state }
+      end
+    end
+  end
+  local me = tonumber((fs.read_file("/proc/self/stat") or ""):match("^(%d+)"))
+  return procs, me
+end
+
+-- Every descendant of this process: {pid = state}. The worker is a child
+-- subreaper (proc.set_subreaper, at start-up), so what a script started
+-- and orphaned (setsid, double fork) is re-parented to the worker and
+-- stays in this tree; as PID 1 in a container every orphan is.
+function M.descendants()
+  local procs, me = process_table()
+  local out = {}
+  if not me then
+    return out
+  end
+  for pid, p in pairs(procs) do
+    local seen, q, hops = {}, p.ppid, 0
+    while q and q > 0 and not seen[q] and hops < 4096 do
+      if q == me then
+        out[pid] = p.state
+        break
+      end
+      seen[q] = true
+      hops = hops + 1
+      q = procs[q] and procs[q].ppid
+    end
+  end
+  return out
+end
+
+-- Kills every descendant left (SIGKILL) and reaps the ones re-parented to
+-- the worker, until none is left (or 5 s). Returns how many it killed.
+function M.kill_descendants()
+  local killed = {}
+  local deadline = sched.monotonic() + 5
+  while true do
+    local left = false
+    for pid, state in pairs(M.descendants()) do
+      if state == "Z" or state == "X" then
+        proc.reap(pid)
+      else
+        left = true
+        if not killed[pid] then
+          killed[pid] = true
+          killed[#killed + 1] = pid
+        end
+        proc.kill_pid(pid, "SIGKILL")
+      end
+    end
+    if not left or sched.monotonic() > deadline then
+      break
+    end
+    sched.sleep(0.02)
+  end
+  -- Zombies whose parents died in the loop were re-parented to us.
+  for pid, state in pairs(M.descendants()) do
+    if state == "Z" or state == "X" then
+      proc.reap(pid)
+    end
+  end
+  return #killed
+end
+
 -- Runs the task script and returns the status (exit code semantics of the
 -- Python worker): the script's exit code, task_max_timeout_status on
 -- timeout, invalid_reclaim_status when the claim was lost, worker-shutdown
@@ -292,8 +367,16 @@ local function run_script(t)
   end
   if left then
     log.warn("the task script left processes behind; killing its process group")
-    append_line(log_path, "Automation Error: the task script left processes behind; they were killed")
     p:kill("SIGKILL")
+  end
+  -- Then what left the group (setsid, double fork): every descendant,
+  -- before anything is hashed.
+  local escaped = M.kill_descendants()
+  if escaped > 0 then
+    log.warn("the task script left processes outside its process group; they were killed", { count = escaped })
+  end
+  if left or escaped > 0 then
+    append_line(log_path, "Automation Error: the task script left processes behind; they were killed")
   end
   if st and st.code ~= nil and st.signal == nil then
     append_line(log_path, "exit code: " .. st.code)

@@ -199,3 +199,48 @@ describe("worker security: directories", function()
     assert.is_true(fs.exists(env.private_key))
   end)
 end)
+
+describe("worker security: processes that leave the script's group", function()
+  local fx, env, worker, daemon_pid
+
+  setup(function()
+    fx = support_queue.start({ poll_seconds = 1 })
+    env = worker_env.new(fx, "sec-procs")
+    worker = env:start_worker()
+  end)
+
+  teardown(function()
+    if daemon_pid then
+      os.execute("kill -KILL " .. daemon_pid .. " 2>/dev/null")
+    end
+    worker_env.finish(fx, env)
+  end)
+
+  local function alive(pid)
+    local stat = fs.read_file("/proc/" .. pid .. "/stat")
+    local state = stat and stat:match("%) (%a) ")
+    return state ~= nil and state ~= "Z" and state ~= "X"
+  end
+
+  it("kills a double-forked daemon in its own session when the script ends", function()
+    local daemon = env.dir .. "/daemon.sh"
+    local pidfile = env.dir .. "/daemon.pid"
+    assert(fs.write_file_atomic(daemon, "echo $$ > \"$1\"\n"
+      .. "while :; do echo x > \"$2/public/daemon.txt\" 2>/dev/null; sleep 0.2; done\n"))
+    local id = env:create_task({
+      sh = "mkdir -p \"$ARTIFACT_DIR/public\"; setsid sh -c 'sh " .. daemon .. " " .. pidfile
+        .. " \"$ARTIFACT_DIR\" >/dev/null 2>&1 </dev/null &' >/dev/null 2>&1 </dev/null; sleep 0.5",
+    }, { retries = 0 })
+    local st = env:wait_resolved(id)
+    daemon_pid = tonumber(fs.read_file(pidfile) or "")
+    assert.is_number(daemon_pid)
+    assert.is_false(alive(daemon_pid))
+    assert.are.equal("completed", st.state)
+    local live = assert(env:artifact(id, 0, "public/logs/live_backing.log")).body
+    assert.truthy(live:find("Automation Error: the task script left processes behind", 1, true), live)
+    -- Nothing of it reaches the next task's artifacts.
+    local id2 = env:create_task({ files = { ["public/ok.txt"] = "ok\n" }, sh = "sleep 0.5" }, { retries = 0 })
+    assert.are.equal("completed", env:wait_resolved(id2).state)
+    assert.is_nil(env:artifact_list(id2, 0)["public/daemon.txt"])
+  end)
+end)
