@@ -1676,6 +1676,20 @@ static int file_reader(lua_State* L) {
   return 1;
 }
 
+/* file:chown(uid, gid) -> true | nil, msg, code (fchown). */
+static int file_chown(lua_State* L) {
+  file_ud_t* f = file_check(L);
+  lua_Integer uid = luaL_checkinteger(L, 2);
+  lua_Integer gid = luaL_checkinteger(L, 3);
+  luaL_argcheck(L, uid >= 0 && uid <= INT32_MAX, 2, "uid out of range");
+  luaL_argcheck(L, gid >= 0 && gid <= INT32_MAX, 3, "gid out of range");
+  if (fchown(f->fd, (uid_t)uid, (gid_t)gid) < 0) {
+    return sw_fail_errno(L, "fs.File:chown", errno);
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 /* fs.chown(path, uid, gid) -> true | nil, msg, code; a symbolic link
  * itself, never its target (lchown). */
 static int fs_chown(lua_State* L) {
@@ -1983,11 +1997,9 @@ static int fs_snapshot(lua_State* L) {
 
 /* ---- the module -------------------------------------------------------- */
 
-static const luaL_Reg file_methods[] = {{"close", file_close},
-                                        {"fd", file_fd},
-                                        {"reader", file_reader},
-                                        {"rewrite", file_rewrite},
-                                        {NULL, NULL}};
+static const luaL_Reg file_methods[] = {
+    {"chown", file_chown},   {"close", file_close},     {"fd", file_fd},
+    {"reader", file_reader}, {"rewrite", file_rewrite}, {NULL, NULL}};
 
 static const luaL_Reg fs_funcs[] = {{"chmod", fs_chmod},
                                     {"chown", fs_chown},

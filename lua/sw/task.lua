@@ -326,6 +326,8 @@ local function run_script(t)
     cwd = cfg.work_dir,
     log = log_path,
     extra_fd = reader and reader:fd(),
+    uid = cfg.script_user and cfg.script_user.uid,
+    gid = cfg.script_user and cfg.script_user.gid,
   })
   if reader then
     reader:close()
@@ -523,6 +525,35 @@ function M.private_dir(config)
   return config.state_dir .. "/task"
 end
 
+-- The effective uid of this process (Linux /proc), or nil.
+local function euid()
+  local uids = (fs.read_file("/proc/self/status") or ""):match("\nUid:%s+%d+%s+(%d+)")
+  return tonumber(uids)
+end
+
+-- With task_script_user set, the worker must run as root: it resolves the
+-- user (uid and primary group) into config.script_user for clean_dirs and
+-- the spawn. Returns true or nil, message.
+function M.resolve_script_user(config)
+  local name = config.task_script_user
+  if type(name) ~= "string" then
+    return true
+  end
+  if euid() ~= 0 then
+    return nil, "task_script_user: the worker must run as root to start the task script as "
+      .. string.format("%q", name)
+  end
+  local u, err = proc.user(name)
+  if not u then
+    return nil, "task_script_user: " .. tostring(err)
+  end
+  if u.uid == 0 then
+    return nil, "task_script_user: " .. string.format("%q", name) .. " is root"
+  end
+  config.script_user = u
+  return true
+end
+
 function M.clean_dirs(config)
   for _, d in ipairs({ config.work_dir, config.artifact_dir }) do
     fs.rmtree(d)
@@ -531,6 +562,16 @@ function M.clean_dirs(config)
   -- As before: the script finds task_log_dir; the worker no longer writes
   -- there while it runs.
   assert(fs.mkdirp(config.task_log_dir))
+  -- The script's user owns its two directories (and nothing else).
+  local u = config.script_user
+  if u then
+    for _, d in ipairs({ config.work_dir, config.artifact_dir }) do
+      assert(fs.chown(d, u.uid, u.gid))
+      for _, sub in ipairs(assert(fs.walk(d, { dirs = true, files = false }))) do
+        assert(fs.chown(d .. "/" .. sub, u.uid, u.gid))
+      end
+    end
+  end
   -- Only the worker may enter its state: the script (maybe another user)
   -- must not read its logs before they are final, or swap the snapshot.
   assert(fs.mkdirp(config.state_dir))
@@ -664,6 +705,11 @@ function M.run(w, claim)
   if t.creds and t.queue then
     t.creds_path = cfg.work_dir .. "/.task-credentials.json"
     t.creds_file = assert(fs.create(t.creds_path, tonumber("600", 8)))
+    -- The script's user may reopen it (/proc/self/fd/3); the worker keeps
+    -- writing through its own descriptor whatever that user does.
+    if cfg.script_user then
+      assert(t.creds_file:chown(cfg.script_user.uid, cfg.script_user.gid))
+    end
     assert(t.creds_file:rewrite(credentials_text(t.creds)))
   end
 

@@ -105,6 +105,11 @@ function M.run(config, credentials, opts)
     queue = config.provisioner_id .. "/" .. config.worker_type,
     root_url = config.taskcluster_root_url,
   })
+  local uok, uerr = task.resolve_script_user(config)
+  if not uok then
+    log.error(uerr)
+    return 2
+  end
   track_descendants()
   task.stop_leftover_script(config)
   task.clean_dirs(config)
@@ -164,6 +169,10 @@ function M.run_local(config, task_def, opts)
     if not signer then
       return nil, err
     end
+  end
+  local uok, uerr = task.resolve_script_user(config)
+  if not uok then
+    return nil, uerr
   end
   track_descendants()
   local w = { config = config, signer = signer }

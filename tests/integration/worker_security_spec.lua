@@ -238,9 +238,86 @@ describe("worker security: processes that leave the script's group", function()
     assert.are.equal("completed", st.state)
     local live = assert(env:artifact(id, 0, "public/logs/live_backing.log")).body
     assert.truthy(live:find("Automation Error: the task script left processes behind", 1, true), live)
+    assert.truthy(worker:log():find("the task script left processes outside its process group; they were killed",
+      1, true))
     -- Nothing of it reaches the next task's artifacts.
     local id2 = env:create_task({ files = { ["public/ok.txt"] = "ok\n" }, sh = "sleep 0.5" }, { retries = 0 })
     assert.are.equal("completed", env:wait_resolved(id2).state)
     assert.is_nil(env:artifact_list(id2, 0)["public/daemon.txt"])
+  end)
+end)
+
+-- The effective uid of the spec's process.
+local function euid()
+  return tonumber((fs.read_file("/proc/self/status") or ""):match("\nUid:%s+%d+%s+(%d+)"))
+end
+
+describe("worker security: task_script_user", function()
+  local USER = "sw-task-test"
+  local fx, env, worker, uid
+
+  setup(function()
+    if euid() ~= 0 then
+      return
+    end
+    if not os.execute("id -u " .. USER .. " >/dev/null 2>&1") then
+      assert(os.execute("useradd --system --no-create-home --shell /usr/sbin/nologin " .. USER))
+    end
+    local f = assert(io.popen("id -u " .. USER))
+    uid = tonumber(f:read("l"))
+    f:close()
+    fx = support_queue.start({ poll_seconds = 1 })
+    env = worker_env.new(fx, "sec-user")
+    -- The fixture script records itself in the state directory.
+    assert(fs.chmod(env.state_dir, tonumber("1777", 8)))
+    worker = env:start_worker({
+      config = { task_script_user = USER },
+      env = { TASKCLUSTER_ACCESS_TOKEN = "worker-environment-secret-4711" },
+    })
+  end)
+
+  teardown(function()
+    worker_env.finish(fx, env)
+  end)
+
+  it("runs the script as that user, who can read neither the key, the config nor the worker's environment",
+    function()
+      if euid() ~= 0 then
+        pending("needs root: the worker must start as root to switch to task_script_user")
+        return
+      end
+      local out = "\"$ARTIFACT_DIR/public/"
+      local id = env:create_task({
+        sh = "mkdir -p \"$ARTIFACT_DIR/public\"; id -u > " .. out .. "uid.txt\"; "
+          .. "cat '" .. env.private_key .. "' > " .. out .. "key.txt\" 2>&1; "
+          .. "cat '" .. worker.config_path .. "' > " .. out .. "config.txt\" 2>&1; "
+          .. "cat /proc/" .. worker:pid() .. "/environ > " .. out .. "environ.txt\" 2>&1; true",
+        creds = true,
+      }, { retries = 0 })
+      local st = env:wait_resolved(id)
+      assert.are.same({ "completed", "completed" }, { st.state, st.runs[1].reasonResolved })
+      assert.are.equal(uid .. "\n", assert(env:artifact(id, 0, "public/uid.txt")).body)
+      local key = assert(fs.read_file(env.private_key))
+      local config = assert(fs.read_file(worker.config_path))
+      for _, name in ipairs({ "key.txt", "config.txt", "environ.txt" }) do
+        local body = assert(env:artifact(id, 0, "public/" .. name)).body
+        assert.truthy(body:find("Permission denied", 1, true), name .. ": " .. body)
+        assert.falsy(body:find(key, 1, true), name)
+        assert.falsy(body:find(config, 1, true), name)
+        assert.falsy(body:find("worker-environment-secret-4711", 1, true), name)
+      end
+      -- The task's own credentials stay usable (fd 3, reopened by the script).
+      local c = json.decode(assert(env:artifact(id, 0, "public/creds.json")).body)
+      assert.truthy(c.start.clientId:match("^task%-client/"), c.start.clientId)
+    end)
+
+  it("refuses to start with task_script_user when not root, or for an unknown user", function()
+    if euid() ~= 0 then
+      pending("needs root")
+      return
+    end
+    local w = env:start_worker({ worker_id = "nouser", config = { task_script_user = "no-such-user-sw" } })
+    assert.are.same({ code = 2 }, w:wait(30))
+    assert.truthy(w:log():find("task_script_user: proc.user: no-such-user-sw: no such user", 1, true), w:log())
   end)
 end)
