@@ -490,8 +490,10 @@ local function start_time(pid)
   return fields[20]
 end
 
+-- In state_dir, out of the script's reach: a script that could rewrite it
+-- would make the next worker start SIGKILL any process group.
 local function script_record_path(config)
-  return config.work_dir .. "/.script-process"
+  return config.state_dir .. "/script-process"
 end
 
 function M.record_script(config, pid)
@@ -612,18 +614,20 @@ local REFUSALS = {
 -- opened once without following links, checked on its descriptor), then
 -- puts the worker's own logs in place in it. The chain of trust hashes and
 -- the upload sends this snapshot, never artifact_dir. Returns the
--- snapshot's directory and whether a refusal fails the task.
+-- snapshot's directory and the status it fails the task with, if any.
 local function snapshot(t)
   local cfg = t.config
   local dir = M.private_dir(cfg) .. "/artifacts"
   fs.rmtree(dir)
   local protect = { cfg.ed25519_private_key_path, cfg.config_path, t.creds_path }
   local files, refused = fs.snapshot(cfg.artifact_dir, dir, protect)
-  local fatal = false
+  local fatal = nil
   if not files then
+    -- The worker's own failure (a full disk, an unreadable tree): what it
+    -- could not check is not uploaded.
     log.error("cannot snapshot artifact_dir", { error = refused })
     append_line(t.live_log_path, "Automation Error: cannot read artifact_dir: " .. tostring(refused))
-    fatal = true
+    fatal = M.STATUSES["internal-error"]
     fs.rmtree(dir)
     assert(fs.mkdirp(dir))
     refused = {}
@@ -632,7 +636,7 @@ local function snapshot(t)
     local why = FATAL_REFUSALS[r.why] or REFUSALS[r.why] or r.why
     log.warn("not uploading artifact", { name = r.name, reason = why })
     if FATAL_REFUSALS[r.why] then
-      fatal = true
+      fatal = math.max(fatal or 0, M.STATUSES["malformed-payload"])
       append_line(t.live_log_path, string.format("Automation Error: artifact %q refused: %s", r.name, why))
     end
   end
@@ -750,9 +754,9 @@ function M.run(w, claim)
     status = M.STATUSES["worker-shutdown"]
   end
 
-  local snap, refused = snapshot(t)
-  if refused then
-    status = math.max(status, M.STATUSES["malformed-payload"])
+  local snap, fail_status = snapshot(t)
+  if fail_status then
+    status = math.max(status, fail_status)
   end
   if ran and not t.lost and not t.shutdown and not t.timed_out then
     local cot, cerr = generate.generate({

@@ -127,6 +127,27 @@ describe("worker security: artifacts", function()
     assert.is_true(hashed >= 2)
   end)
 
+  it("never writes its logs or the chain of trust through links the script planted", function()
+    local target = env.dir .. "/precious-log.txt"
+    local outside = env.dir .. "/outside"
+    assert(fs.write_file_atomic(target, PRECIOUS))
+    assert(fs.mkdirp(outside))
+    local id = env:create_task({
+      print = { "printed" },
+      sh = "mkdir -p \"$ARTIFACT_DIR/public/logs\" && ln -sfn '" .. target
+        .. "' \"$ARTIFACT_DIR/public/logs/live_backing.log\" && ln -sfn '" .. target
+        .. "' \"$ARTIFACT_DIR/public/logs/chain_of_trust.log\" && mkdir -p \"$ARTIFACT_DIR/x\" && "
+        .. "mv \"$ARTIFACT_DIR/public\" \"$ARTIFACT_DIR/x/public\" && "
+        .. "ln -s '" .. outside .. "' \"$ARTIFACT_DIR/public\"",
+    }, { retries = 0 })
+    local st = env:wait_resolved(id)
+    assert.are.equal(PRECIOUS, fs.read_file(target))
+    assert.are.same({}, fs.listdir(outside))
+    assert.are.equal("completed", st.state)
+    assert.are.equal("printed\nexit code: 0\n", assert(env:artifact(id, 0, "public/logs/live_backing.log")).body)
+    assert.truthy(env:artifact_list(id, 0)["public/chain-of-trust.json"])
+  end)
+
   it("keeps its own live_backing.log out of the script's reach", function()
     local id = env:create_task({
       print = { "a line of the script" },
