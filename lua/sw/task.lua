@@ -305,7 +305,12 @@ end
 local function run_script(t)
   local cfg = t.config
   local log_path = t.live_log_path
+  local user = cfg.script_user
   local env = script_env({
+    -- The script's own user: its home, not the worker's.
+    HOME = user and user.home or nil,
+    USER = user and user.name or nil,
+    LOGNAME = user and user.name or nil,
     TASK_ID = t.task_id,
     RUN_ID = tostring(t.run_id),
     TASKCLUSTER_ROOT_URL = cfg.taskcluster_root_url,
@@ -552,6 +557,22 @@ function M.resolve_script_user(config)
   if u.uid == 0 then
     return nil, "task_script_user: " .. string.format("%q", name) .. " is root"
   end
+  -- The script runs with the user's uid and primary group only (libuv
+  -- drops the supplementary groups): the mode bits tell whether it could
+  -- read the key or the config.
+  for _, f in ipairs({ { "ed25519_private_key_path", config.ed25519_private_key_path },
+    { "the config file", config.config_path } }) do
+    local st = type(f[2]) == "string" and fs.stat(f[2])
+    if st then
+      local readable = st.mode & 4 ~= 0 or (st.gid == u.gid and st.mode & 32 ~= 0)
+        or (st.uid == u.uid)
+      if readable then
+        return nil, string.format("task_script_user: %q could read %s (%s, mode %04o): make it unreadable to "
+          .. "that user", name, f[1], f[2], st.mode)
+      end
+    end
+  end
+  u.name = name
   config.script_user = u
   return true
 end

@@ -310,6 +310,7 @@ describe("worker security: task_script_user", function()
       local out = "\"$ARTIFACT_DIR/public/"
       local id = env:create_task({
         sh = "mkdir -p \"$ARTIFACT_DIR/public\"; id -u > " .. out .. "uid.txt\"; "
+          .. "echo \"$HOME $USER\" > " .. out .. "home.txt\"; "
           .. "cat '" .. env.private_key .. "' > " .. out .. "key.txt\" 2>&1; "
           .. "cat '" .. worker.config_path .. "' > " .. out .. "config.txt\" 2>&1; "
           .. "cat /proc/" .. worker:pid() .. "/environ > " .. out .. "environ.txt\" 2>&1; true",
@@ -318,6 +319,10 @@ describe("worker security: task_script_user", function()
       local st = env:wait_resolved(id)
       assert.are.same({ "completed", "completed" }, { st.state, st.runs[1].reasonResolved })
       assert.are.equal(uid .. "\n", assert(env:artifact(id, 0, "public/uid.txt")).body)
+      local f = assert(io.popen("getent passwd " .. USER .. " | cut -d: -f6"))
+      local home = f:read("l")
+      f:close()
+      assert.are.equal(home .. " " .. USER .. "\n", assert(env:artifact(id, 0, "public/home.txt")).body)
       local key = assert(fs.read_file(env.private_key))
       local config = assert(fs.read_file(worker.config_path))
       for _, name in ipairs({ "key.txt", "config.txt", "environ.txt" }) do
@@ -332,7 +337,7 @@ describe("worker security: task_script_user", function()
       assert.truthy(c.start.clientId:match("^task%-client/"), c.start.clientId)
     end)
 
-  it("refuses to start with task_script_user when not root, or for an unknown user", function()
+  it("refuses to start with task_script_user for an unknown user or a key that user could read", function()
     if euid() ~= 0 then
       pending("needs root")
       return
@@ -340,5 +345,13 @@ describe("worker security: task_script_user", function()
     local w = env:start_worker({ worker_id = "nouser", config = { task_script_user = "no-such-user-sw" } })
     assert.are.same({ code = 2 }, w:wait(30))
     assert.truthy(w:log():find("task_script_user: proc.user: no-such-user-sw: no such user", 1, true), w:log())
+    -- A key that user could read (mounted 0644) is refused, too.
+    local key2 = env.dir .. "/readable_key"
+    assert(fs.copy_file(env.private_key, key2, tonumber("644", 8)))
+    w = env:start_worker({ worker_id = "readable",
+      config = { task_script_user = USER, ed25519_private_key_path = key2 } })
+    assert.are.same({ code = 2 }, w:wait(30))
+    assert.truthy(w:log():find('task_script_user: "' .. USER .. '" could read ed25519_private_key_path ('
+      .. key2 .. ", mode 0644)", 1, true), w:log())
   end)
 end)
