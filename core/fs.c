@@ -1922,11 +1922,14 @@ static int fs_snapshot(lua_State* L) {
   guard_t* g = guard_new(L, 1);
   snap_t s = {l, -1, prot, np, {NULL, 0, 0}, g->ibuf};
   const char* failed = src;
-  int err = 0;
-  int sfd = open(src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (sfd < 0) {
-    err = errno;
-  } else {
+  /* The relative path starts empty (allocated before anything is open). */
+  int err = pb_append(&s.rel, "", 0);
+  int sfd = -1;
+  if (err == 0) {
+    sfd = open(src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    err = sfd < 0 ? errno : 0;
+  }
+  if (err == 0) {
     s.rootfd = open(src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (s.rootfd < 0) {
       err = errno;
@@ -1947,9 +1950,6 @@ static int fs_snapshot(lua_State* L) {
     }
   }
   if (err == 0) {
-    err = pb_append(&s.rel, "", 0);
-  }
-  if (err == 0) {
     failed = src;
     err = snap_dir(&s, sfd, dfd, 0); /* closes sfd */
   }
@@ -1961,9 +1961,12 @@ static int fs_snapshot(lua_State* L) {
   }
   guard_release(g);
   if (err != 0) {
+    /* The entry that failed, copied before the buffer is freed (nothing
+     * calls into Lua while it is held). */
+    char where[PATH_MAX];
     if (s.rel.len > 0) {
-      lua_pushfstring(L, "%s/%s", src, s.rel.s);
-      failed = lua_tostring(L, -1);
+      snprintf(where, sizeof where, "%s/%s", src, s.rel.s);
+      failed = where;
     }
     free(s.rel.s);
     return fail_path(L, "snapshot", failed, err);
