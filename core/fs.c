@@ -12,11 +12,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -1533,9 +1535,478 @@ static int fs_gunzip_file(lua_State* L) {
   return 1;
 }
 
+/* ---- files in directories the task script can write ------------------- */
+
+/*
+ * The work and artifact directories are the script's: whatever the worker
+ * writes there after the script could run is created anew, never opened by
+ * a name the script may have turned into a symbolic or hard link. An
+ * existing entry (not a directory) is unlinked, then the file is created
+ * with O_EXCL | O_NOFOLLOW. Returns the descriptor or -errno.
+ */
+static int create_new(const char* path, mode_t mode, int flags) {
+  for (int tries = 0; tries < 8; tries++) {
+    int fd =
+        open(path, flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd >= 0) {
+      if (fchmod(fd, mode) < 0) {
+        int err = errno;
+        close(fd);
+        return -err;
+      }
+      return fd;
+    }
+    if (errno != EEXIST) {
+      return -errno;
+    }
+    if (unlink(path) < 0 && errno != ENOENT) {
+      return -errno;
+    }
+  }
+  return -EEXIST;
+}
+
+/* fs.write_new(path, data[, mode]) -> true | nil, msg, code */
+static int fs_write_new(lua_State* L) {
+  const char* path = check_path(L, 1);
+  size_t len;
+  const char* data = luaL_checklstring(L, 2, &len);
+  mode_t mode = opt_mode(L, 3, 0644);
+  int fd = create_new(path, mode, O_WRONLY);
+  if (fd < 0) {
+    return fail_path(L, "write_new", path, -fd);
+  }
+  int err = write_all(fd, data, len);
+  if (close(fd) < 0 && err == 0) {
+    err = errno;
+  }
+  if (err != 0) {
+    return fail_path(L, "write_new", path, err);
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+#define FS_FILE_MT "sw.fs.File"
+
+typedef struct {
+  int fd;
+} file_ud_t;
+
+static file_ud_t* file_new(lua_State* L) {
+  file_ud_t* f = (file_ud_t*)lua_newuserdatauv(L, sizeof *f, 0);
+  f->fd = -1;
+  luaL_setmetatable(L, FS_FILE_MT);
+  return f;
+}
+
+static file_ud_t* file_check(lua_State* L) {
+  file_ud_t* f = (file_ud_t*)luaL_checkudata(L, 1, FS_FILE_MT);
+  if (f->fd < 0) {
+    luaL_error(L, "fs.File: the file is closed");
+  }
+  return f;
+}
+
+static int file_close(lua_State* L) {
+  file_ud_t* f = (file_ud_t*)luaL_checkudata(L, 1, FS_FILE_MT);
+  if (f->fd >= 0) {
+    close(f->fd);
+    f->fd = -1;
+  }
+  return 0;
+}
+
+/*
+ * fs.create(path[, mode]) -> sw.fs.File | nil, msg, code: path created anew
+ * (create_new) and kept open for reading and writing, so that later
+ * rewrites go to this file whatever the script does to its name.
+ */
+static int fs_create(lua_State* L) {
+  const char* path = check_path(L, 1);
+  mode_t mode = opt_mode(L, 2, 0600);
+  file_ud_t* f = file_new(L);
+  int fd = create_new(path, mode, O_RDWR);
+  if (fd < 0) {
+    return fail_path(L, "create", path, -fd);
+  }
+  f->fd = fd;
+  return 1;
+}
+
+/* file:rewrite(data) -> true | nil, msg, code: the whole content replaced
+ * through the descriptor (a reader seeks to 0 and reads again). */
+static int file_rewrite(lua_State* L) {
+  file_ud_t* f = file_check(L);
+  size_t len;
+  const char* data = luaL_checklstring(L, 2, &len);
+  int err = ftruncate(f->fd, 0) < 0 ? errno : 0;
+  size_t off = 0;
+  while (err == 0 && off < len) {
+    ssize_t w = pwrite(f->fd, data + off, len - off, (off_t)off);
+    if (w < 0 && errno != EINTR) {
+      err = errno;
+    } else if (w > 0) {
+      off += (size_t)w;
+    }
+  }
+  if (err != 0) {
+    return sw_fail_errno(L, "fs.File:rewrite", err);
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int file_fd(lua_State* L) {
+  lua_pushinteger(L, file_check(L)->fd);
+  return 1;
+}
+
+/* file:reader() -> sw.fs.File: a second, read-only descriptor of the same
+ * file (for a child that must not write it), opened through /proc. */
+static int file_reader(lua_State* L) {
+  file_ud_t* f = file_check(L);
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", f->fd);
+  file_ud_t* r = file_new(L);
+  r->fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (r->fd < 0) {
+    return fail_path(L, "File:reader", path, errno);
+  }
+  return 1;
+}
+
+/* file:chown(uid, gid) -> true | nil, msg, code (fchown). */
+static int file_chown(lua_State* L) {
+  file_ud_t* f = file_check(L);
+  lua_Integer uid = luaL_checkinteger(L, 2);
+  lua_Integer gid = luaL_checkinteger(L, 3);
+  luaL_argcheck(L, uid >= 0 && uid <= INT32_MAX, 2, "uid out of range");
+  luaL_argcheck(L, gid >= 0 && gid <= INT32_MAX, 3, "gid out of range");
+  if (fchown(f->fd, (uid_t)uid, (gid_t)gid) < 0) {
+    return sw_fail_errno(L, "fs.File:chown", errno);
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* fs.chown(path, uid, gid) -> true | nil, msg, code; a symbolic link
+ * itself, never its target (lchown). */
+static int fs_chown(lua_State* L) {
+  const char* path = check_path(L, 1);
+  lua_Integer uid = luaL_checkinteger(L, 2);
+  lua_Integer gid = luaL_checkinteger(L, 3);
+  luaL_argcheck(L, uid >= 0 && uid <= INT32_MAX, 2, "uid out of range");
+  luaL_argcheck(L, gid >= 0 && gid <= INT32_MAX, 3, "gid out of range");
+  if (lchown(path, (uid_t)uid, (gid_t)gid) < 0) {
+    return fail_path(L, "chown", path, errno);
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* ---- snapshot ---------------------------------------------------------- */
+
+/* Directory levels a snapshot enters (each holds two descriptors). */
+#define FS_SNAPSHOT_DEPTH 64
+
+typedef struct {
+  list_t* out; /* type NULL: copied (st_size: bytes); else why refused */
+  int rootfd;  /* the source root, for links resolved beneath it */
+  const struct stat* protect;
+  size_t nprotect;
+  pathbuf_t rel; /* the entry's path relative to the root */
+  unsigned char* buf;
+} snap_t;
+
+static int snap_note(snap_t* s, const char* why, off_t size) {
+  entry_t e = {strdup(s->rel.s), -1, why, 0, {0}};
+  if (e.path == NULL) {
+    return ENOMEM;
+  }
+  e.st.st_size = size;
+  return list_push(s->out, &e);
+}
+
+/* Opens the target of the link at s->rel without leaving the root:
+ * openat2 RESOLVE_BENEATH; where the kernel has no openat2, links are
+ * refused. Returns the descriptor or -errno. */
+static int open_beneath(snap_t* s) {
+#ifdef SYS_openat2
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  long fd = syscall(SYS_openat2, s->rootfd, s->rel.s, &how, sizeof how);
+  return fd < 0 ? -errno : (int)fd;
+#else
+  (void)s;
+  return -ENOSYS;
+#endif
+}
+
+/* Checks the open file fd and copies it as name into destdir. Returns 0
+ * (also when refused, which is noted) or errno. */
+static int snap_file(snap_t* s, int fd, int destdir, const char* name) {
+  struct stat st;
+  if (fstat(fd, &st) < 0) {
+    return errno;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return snap_note(s, "special", 0);
+  }
+  for (size_t i = 0; i < s->nprotect; i++) {
+    if (s->protect[i].st_dev == st.st_dev &&
+        s->protect[i].st_ino == st.st_ino) {
+      return snap_note(s, "protected", 0);
+    }
+  }
+  if (st.st_nlink > 1) {
+    return snap_note(s, "hardlink", 0);
+  }
+  int out = openat(destdir, name,
+                   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (out < 0) {
+    return errno;
+  }
+  int err = 0;
+  off_t total = 0;
+  for (;;) {
+    ssize_t n = read_some(fd, s->buf, FS_CHUNK);
+    if (n < 0) {
+      err = errno;
+      break;
+    }
+    if (n == 0) {
+      break;
+    }
+    err = write_all(out, s->buf, (size_t)n);
+    if (err != 0) {
+      break;
+    }
+    total += n;
+  }
+  if (close(out) < 0 && err == 0) {
+    err = errno;
+  }
+  return err != 0 ? err : snap_note(s, NULL, total);
+}
+
+static int snap_dir(snap_t* s, int srcfd, int destfd, int depth);
+
+/* One directory entry of snap_dir. */
+static int snap_entry(snap_t* s, int dirfd_, int destfd, const char* name,
+                      int depth) {
+  struct stat st;
+  if (fstatat(dirfd_, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+    return errno == ENOENT ? 0 : errno;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    if (depth >= FS_SNAPSHOT_DEPTH) {
+      return snap_note(s, "deep", 0);
+    }
+    int sfd =
+        openat(dirfd_, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sfd < 0) {
+      return errno == ENOENT ? 0 : errno;
+    }
+    if (mkdirat(destfd, name, 0700) < 0) {
+      int err = errno;
+      close(sfd);
+      return err;
+    }
+    int dfd =
+        openat(destfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0) {
+      int err = errno;
+      close(sfd);
+      return err;
+    }
+    int err = snap_dir(s, sfd, dfd, depth + 1); /* closes sfd */
+    close(dfd);
+    return err;
+  }
+  int fd;
+  if (S_ISLNK(st.st_mode)) {
+    fd = open_beneath(s);
+    if (fd < 0) { /* leaves src, dangles, or no openat2 */
+      return snap_note(s, "link", 0);
+    }
+  } else if (S_ISREG(st.st_mode)) {
+    fd = openat(dirfd_, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+      return errno == ENOENT  ? 0
+             : errno == ELOOP ? snap_note(s, "link", 0)
+                              : errno;
+    }
+  } else {
+    return snap_note(s, "special", 0);
+  }
+  int err = snap_file(s, fd, destfd, name);
+  close(fd);
+  return err;
+}
+
+/* Copies directory srcfd (which it closes) into destfd. */
+static int snap_dir(snap_t* s, int srcfd, int destfd, int depth) {
+  DIR* d = fdopendir(srcfd);
+  if (d == NULL) {
+    int err = errno;
+    close(srcfd);
+    return err;
+  }
+  int err = 0;
+  while (err == 0) {
+    errno = 0;
+    struct dirent* de = readdir(d);
+    if (de == NULL) {
+      err = errno;
+      break;
+    }
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
+      continue;
+    }
+    size_t len = s->rel.len;
+    if (len > 0) {
+      err = pb_append(&s->rel, "/", 1);
+    }
+    if (err == 0) {
+      err = pb_append(&s->rel, de->d_name, strlen(de->d_name));
+    }
+    if (err == 0) {
+      err = snap_entry(s, dirfd(d), destfd, de->d_name, depth);
+    }
+    if (err == 0) {
+      pb_truncate(&s->rel, len);
+    }
+  }
+  closedir(d);
+  return err;
+}
+
+/*
+ * fs.snapshot(src, dest[, protect]) -> files, refused | nil, msg, code
+ *
+ * Copies every regular file under src into the new directory dest (0700),
+ * each opened once, relative to its directory's descriptor without
+ * following links (a symbolic link only to a file beneath src, through
+ * openat2 RESOLVE_BENEATH), and checked on the open descriptor: a regular
+ * file, one link, and not one of the files named in protect (compared by
+ * device and inode). What is copied is exactly what was read from that
+ * descriptor, so whatever later reads dest reads what was checked.
+ * files: {name, size} sorted by name; refused: {name, why} with why one of
+ * "link" (a symbolic link that leaves src or dangles), "special" (not a
+ * regular file), "hardlink" (more than one link), "protected" (a file of
+ * protect), "deep" (a directory below FS_SNAPSHOT_DEPTH levels).
+ */
+static int fs_snapshot(lua_State* L) {
+  const char* src = check_path(L, 1);
+  const char* dest = check_path(L, 2);
+  size_t nprot = 0;
+  if (!lua_isnoneornil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    nprot = (size_t)lua_rawlen(L, 3);
+  }
+  struct stat* prot = (struct stat*)lua_newuserdatauv(
+      L, (nprot > 0 ? nprot : 1) * sizeof(struct stat), 0);
+  size_t np = 0;
+  for (size_t i = 1; i <= nprot; i++) {
+    lua_rawgeti(L, 3, (lua_Integer)i);
+    const char* p = lua_tostring(L, -1);
+    if (p != NULL && stat(p, &prot[np]) == 0) {
+      np++;
+    }
+    lua_pop(L, 1);
+  }
+  list_t* l = list_new(L);
+  guard_t* g = guard_new(L, 1);
+  snap_t s = {l, -1, prot, np, {NULL, 0, 0}, g->ibuf};
+  const char* failed = src;
+  /* The relative path starts empty (allocated before anything is open). */
+  int err = pb_append(&s.rel, "", 0);
+  int sfd = -1;
+  if (err == 0) {
+    sfd = open(src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    err = sfd < 0 ? errno : 0;
+  }
+  if (err == 0) {
+    s.rootfd = open(src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (s.rootfd < 0) {
+      err = errno;
+      close(sfd);
+    }
+  }
+  int dfd = -1;
+  if (err == 0) {
+    failed = dest;
+    if (mkdir(dest, 0700) < 0) {
+      err = errno;
+    } else {
+      dfd = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      err = dfd < 0 ? errno : 0;
+    }
+    if (err != 0) {
+      close(sfd);
+    }
+  }
+  if (err == 0) {
+    failed = src;
+    err = snap_dir(&s, sfd, dfd, 0); /* closes sfd */
+  }
+  if (dfd >= 0) {
+    close(dfd);
+  }
+  if (s.rootfd >= 0) {
+    close(s.rootfd);
+  }
+  guard_release(g);
+  if (err != 0) {
+    /* The entry that failed, copied before the buffer is freed (nothing
+     * calls into Lua while it is held). */
+    char where[PATH_MAX];
+    if (s.rel.len > 0) {
+      snprintf(where, sizeof where, "%s/%s", src, s.rel.s);
+      failed = where;
+    }
+    free(s.rel.s);
+    return fail_path(L, "snapshot", failed, err);
+  }
+  free(s.rel.s);
+  if (l->n > 1) {
+    qsort(l->v, l->n, sizeof *l->v, entry_cmp);
+  }
+  lua_newtable(L);
+  lua_newtable(L);
+  lua_Integer nf = 0;
+  lua_Integer nr = 0;
+  for (size_t i = 0; i < l->n; i++) {
+    const entry_t* e = &l->v[i];
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, e->path);
+    lua_setfield(L, -2, "name");
+    if (e->type == NULL) {
+      lua_pushinteger(L, (lua_Integer)e->st.st_size);
+      lua_setfield(L, -2, "size");
+      lua_rawseti(L, -3, ++nf);
+    } else {
+      lua_pushstring(L, e->type);
+      lua_setfield(L, -2, "why");
+      lua_rawseti(L, -2, ++nr);
+    }
+  }
+  list_release(l);
+  return 2;
+}
+
 /* ---- the module -------------------------------------------------------- */
 
+static const luaL_Reg file_methods[] = {
+    {"chown", file_chown},   {"close", file_close},     {"fd", file_fd},
+    {"reader", file_reader}, {"rewrite", file_rewrite}, {NULL, NULL}};
+
 static const luaL_Reg fs_funcs[] = {{"chmod", fs_chmod},
+                                    {"chown", fs_chown},
+                                    {"create", fs_create},
                                     {"copy_file", fs_copy_file},
                                     {"exists", fs_exists},
                                     {"gunzip_file", fs_gunzip_file},
@@ -1552,11 +2023,13 @@ static const luaL_Reg fs_funcs[] = {{"chmod", fs_chmod},
                                     {"rename", fs_rename},
                                     {"rmtree", fs_rmtree},
                                     {"safe_join", fs_safe_join},
+                                    {"snapshot", fs_snapshot},
                                     {"stat", fs_stat},
                                     {"symlink", fs_symlink},
                                     {"tmpdir", fs_tmpdir},
                                     {"walk", fs_walk},
                                     {"write_file_atomic", fs_write_file_atomic},
+                                    {"write_new", fs_write_new},
                                     {NULL, NULL}};
 
 int luaopen_sw_fs(lua_State* L) {
@@ -1567,6 +2040,14 @@ int luaopen_sw_fs(lua_State* L) {
   luaL_newmetatable(L, FS_LIST_MT);
   lua_pushcfunction(L, list_gc);
   lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+  luaL_newmetatable(L, FS_FILE_MT);
+  lua_pushcfunction(L, file_close);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, file_close);
+  lua_setfield(L, -2, "__close");
+  luaL_newlib(L, file_methods);
+  lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
   luaL_newlib(L, fs_funcs);
   return 1;

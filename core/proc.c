@@ -25,10 +25,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -565,6 +567,76 @@ static proc_list_t* get_list(lua_State* L) {
   return list;
 }
 
+/* ---- descendants that leave the script's group -------------------------- */
+
+/* proc.set_subreaper() -> true | nil, msg, code: orphans among this
+ * process's descendants are re-parented to it instead of init (Linux
+ * PR_SET_CHILD_SUBREAPER), so a task's double-forked daemons stay findable
+ * and killable. */
+static int proc_set_subreaper(lua_State* L) {
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
+    return sw_fail_uv(L, "proc.set_subreaper", uv_translate_sys_error(errno));
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* proc.kill_pid(pid, sig) -> true | nil, msg, code: a signal to one
+ * process (a descendant that left the script's group). */
+static int proc_kill_pid(lua_State* L) {
+  lua_Integer pid = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, pid > 1 && pid <= INT_MAX, 1, "not a process id");
+  int sig = parse_signal(L, 2);
+  if (kill((pid_t)pid, sig) != 0) {
+    int err = errno;
+    lua_pushfstring(L, "proc.kill_pid: process %d", (int)pid);
+    return sw_fail_uv(L, lua_tostring(L, -1), uv_translate_sys_error(err));
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* proc.reap(pid) -> true (reaped) | false: collects the exit status of a
+ * child this worker did not start through proc.spawn (an orphan it
+ * inherited as subreaper or PID 1). A child of a live Process is left to
+ * libuv, which needs its status. */
+static int proc_reap(lua_State* L) {
+  lua_Integer pid = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, pid > 1 && pid <= INT_MAX, 1, "not a process id");
+  proc_list_t* list = get_list(L);
+  for (proc_t* p = list != NULL ? list->head : NULL; p != NULL; p = p->next) {
+    if (p->pid == (int)pid && !p->exited) {
+      lua_pushboolean(L, 0);
+      return 1;
+    }
+  }
+  pid_t r;
+  do {
+    r = waitpid((pid_t)pid, NULL, WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  lua_pushboolean(L, r == (pid_t)pid);
+  return 1;
+}
+
+/* proc.user(name) -> {uid, gid, home} | nil, msg, code: a local user and
+ * its primary group, for running the task script as that user. */
+static int proc_user(lua_State* L) {
+  const char* name = luaL_checkstring(L, 1);
+  errno = 0;
+  struct passwd* pw = getpwnam(name);
+  if (pw == NULL) {
+    return sw_fail(L, "ENOENT", "proc.user: %s: no such user", name);
+  }
+  lua_createtable(L, 0, 3);
+  lua_pushinteger(L, (lua_Integer)pw->pw_uid);
+  lua_setfield(L, -2, "uid");
+  lua_pushinteger(L, (lua_Integer)pw->pw_gid);
+  lua_setfield(L, -2, "gid");
+  lua_pushstring(L, pw->pw_dir != NULL ? pw->pw_dir : "/");
+  lua_setfield(L, -2, "home");
+  return 1;
+}
+
 /* ---- proc.spawn --------------------------------------------------------- */
 
 typedef struct {
@@ -574,14 +646,16 @@ typedef struct {
   const char* log;
   const char* extra_path;
   int extra_fd; /* -1: none */
+  int uid;      /* -1: the worker's own */
+  int gid;
   int capture;
   size_t max_capture;
   uint64_t drain_ms;
 } spawn_opts_t;
 
 static const char* const option_names[] = {
-    "argv",        "capture", "cwd",         "drain", "env", "extra_fd",
-    "inherit_env", "log",     "max_capture", "stdin", NULL};
+    "argv",        "capture", "cwd",         "drain", "env", "extra_fd", "gid",
+    "inherit_env", "log",     "max_capture", "stdin", "uid", NULL};
 
 /* A string without NUL bytes, for argv and the environment. */
 static const char* check_cstring(lua_State* L, int idx, const char* what) {
@@ -739,6 +813,19 @@ static void parse_opts(lua_State* L, int keep, spawn_opts_t* o) {
     luaL_error(L, "proc.spawn: extra_fd must be a path or an integer fd");
   }
   lua_pop(L, 1);
+  o->uid = o->gid = -1;
+  const char* const ids[] = {"uid", "gid"};
+  for (int i = 0; i < 2; i++) {
+    t = lua_getfield(L, 1, ids[i]);
+    if (t != LUA_TNIL) {
+      if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0 ||
+          lua_tointeger(L, -1) > INT32_MAX) {
+        luaL_error(L, "proc.spawn: %s must be an integer >= 0", ids[i]);
+      }
+      *(i == 0 ? &o->uid : &o->gid) = (int)lua_tointeger(L, -1);
+    }
+    lua_pop(L, 1);
+  }
   t = lua_getfield(L, 1, "capture");
   if (t != LUA_TNIL && t != LUA_TBOOLEAN) {
     luaL_error(L, "proc.spawn: capture must be a boolean");
@@ -869,6 +956,16 @@ static int start_child(uv_loop_t* loop, const spawn_opts_t* o, proc_t* p,
   po.env = o->env;
   po.cwd = o->cwd;
   po.flags = UV_PROCESS_DETACHED; /* setsid: a new session and group */
+  /* libuv drops the supplementary groups (setgroups(0)) before setgid and
+   * setuid in the child. */
+  if (o->uid >= 0) {
+    po.flags |= UV_PROCESS_SETUID;
+    po.uid = (uv_uid_t)o->uid;
+  }
+  if (o->gid >= 0) {
+    po.flags |= UV_PROCESS_SETGID;
+    po.gid = (uv_gid_t)o->gid;
+  }
   po.stdio_count = extra >= 0 ? EXTRA_FD + 1 : EXTRA_FD;
   po.stdio = stdio;
   cloexec_all();
@@ -1010,8 +1107,13 @@ static const char proc_lua[] =
     "end\n"
     "return M\n";
 
-static const luaL_Reg proc_funcs[] = {
-    {"kill_group", proc_kill_group}, {"spawn", proc_spawn}, {NULL, NULL}};
+static const luaL_Reg proc_funcs[] = {{"kill_group", proc_kill_group},
+                                      {"kill_pid", proc_kill_pid},
+                                      {"reap", proc_reap},
+                                      {"set_subreaper", proc_set_subreaper},
+                                      {"spawn", proc_spawn},
+                                      {"user", proc_user},
+                                      {NULL, NULL}};
 
 static const luaL_Reg process_methods[] = {
     {"close", process_close},   {"kill", process_kill}, {"pid", process_pid},

@@ -23,6 +23,7 @@
 -- to pipes, which nobody would drain between two specs); fx:server_log()
 -- reads stderr. The admin token is random and handed over in the
 -- environment, so it never shows in `ps`.
+local fs = require("sw.fs")
 local http = require("sw.http")
 local json = require("sw.json")
 local proc = require("sw.proc")
@@ -152,6 +153,13 @@ function M.start(opts)
     -- (a git worktree) still finds the API references.
     "--references", support.shared .. "/taskcluster/references.json",
   }
+  -- The emulator finds the references beside the main checkout; from a
+  -- worktree elsewhere, it is told where the shared folder is.
+  local refs = support.shared .. "/taskcluster/references.json"
+  if fs.exists(refs) then
+    argv[#argv + 1] = "--references"
+    argv[#argv + 1] = refs
+  end
   if opts.faults then
     write(self.dir .. "/faults.json", assert(json.encode(opts.faults)))
     argv[#argv + 1] = "--faults"

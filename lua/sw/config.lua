@@ -47,8 +47,16 @@ M.EXTRA_KEYS = {
   -- https://api.github.com (and https://github.com) in every URL the
   -- verifier fetches outside the Queue.
   cot_input_urls = json.object({}),
-  -- The policy folder when --policy is not given (null: the installed one).
+  -- The worker's private directory (its own task logs, the snapshot of
+  -- artifact_dir that is hashed and uploaded), out of the task script's
+  -- reach; null: <log_dir>/state.
+  state_dir = json.null,
+  -- The policy folder, when there is one: it must not be inside work_dir
+  -- or artifact_dir, which are emptied before every task.
   policy_dir = json.null,
+  -- Started as root with this set, the worker runs the task script as
+  -- this user (and its primary group).
+  task_script_user = json.null,
 }
 
 -- The keys whose values come from a product policy (policies/products/),
@@ -65,6 +73,9 @@ M.WORKER_ONLY_KEYS = {
   task_log_dir = true, task_script = true, work_dir = true, worker_id = true, worker_group = true,
   worker_type = true, provisioner_id = true,
 }
+
+-- Keys of EXTRA_KEYS that may be null; when set they are strings.
+M.NULLABLE = { state_dir = true, policy_dir = true, task_script_user = true }
 
 -- {key, minimum} of the keys above.
 M.MINIMUMS = { { "max_concurrent_uploads", 1 }, { "queue_retries", 1 }, { "script_stop_grace", 0 } }
@@ -210,7 +221,8 @@ function M.check(config, path, defaults)
       messages[#messages + 1] = string.format("%s: unknown key %s", path, short(key))
     elseif value == json.null then
       -- credentials: load() says where it looked instead
-      if key ~= "cot_product" and key ~= "credentials" and not is_by_product(default) and default ~= json.null then
+      if key ~= "cot_product" and key ~= "credentials" and not M.NULLABLE[key]
+          and not is_by_product(default) and default ~= json.null then
         messages[#messages + 1] = string.format("%s: %s: must not be null", path, key)
       end
     elseif value == "..." then
@@ -221,7 +233,7 @@ function M.check(config, path, defaults)
         local p = config.cot_product
         d = (p ~= nil and p ~= json.null) and d["by-cot-product"][p] or json.null
       end
-      if key == "cot_product" then
+      if key == "cot_product" or M.NULLABLE[key] then
         d = ""
       end
       check_type(path, key, value, d, messages)
@@ -250,6 +262,83 @@ function M.check(config, path, defaults)
   if st ~= nil and st ~= "s3" and st ~= "object" then
     messages[#messages + 1] = string.format(
       "%s: artifact_storage_type: expected \"s3\" or \"object\", got %s", path, short(st))
+  end
+  return messages
+end
+
+-- An absolute, normalised path ("." and ".." resolved), with symbolic
+-- links resolved in the longest part that exists, so that two spellings
+-- of one directory compare equal.
+function M.canonical_path(p, cwd)
+  if p:sub(1, 1) ~= "/" then
+    p = (cwd or fs.realpath(".") or ".") .. "/" .. p
+  end
+  local parts = {}
+  for c in p:gmatch("[^/]+") do
+    if c == ".." then
+      parts[#parts] = nil
+    elseif c ~= "." then
+      parts[#parts + 1] = c
+    end
+  end
+  -- The longest existing prefix through realpath, then the rest as is.
+  for n = #parts, 0, -1 do
+    local head = "/" .. table.concat(parts, "/", 1, n)
+    local real = fs.realpath(head)
+    if real then
+      local rest = table.concat(parts, "/", n + 1)
+      if rest == "" then
+        return real
+      end
+      return (real == "/" and "" or real) .. "/" .. rest
+    end
+  end
+  return "/" .. table.concat(parts, "/")
+end
+
+-- Whether path a is b or inside it.
+local function within(a, b)
+  return a == b or b == "/" or a:sub(1, #b + 1) == b .. "/"
+end
+
+-- work_dir and artifact_dir belong to the task script and are emptied
+-- before every task: they must not overlap each other, nor hold what the
+-- worker keeps from the script (or would lose). Returns messages.
+function M.check_dirs(config, path, cwd)
+  local messages = {}
+  local function canon(key)
+    local v = config[key]
+    if type(v) == "string" and v ~= "..." and v ~= "" then
+      return M.canonical_path(v, cwd)
+    end
+    return nil
+  end
+  local work, art = canon("work_dir"), canon("artifact_dir")
+  if work and art then
+    if work == art then
+      messages[#messages + 1] = string.format("%s: work_dir: must not be artifact_dir, got %s", path, work)
+    elseif within(work, art) then
+      messages[#messages + 1] = string.format("%s: work_dir: must not be inside artifact_dir (%s), got %s",
+        path, art, work)
+    elseif within(art, work) then
+      messages[#messages + 1] = string.format("%s: artifact_dir: must not be inside work_dir (%s), got %s",
+        path, work, art)
+    end
+  end
+  local held = {
+    { "ed25519_private_key_path", canon("ed25519_private_key_path") },
+    { "the config file", M.canonical_path(path, cwd) },
+    { "log_dir", canon("log_dir") },
+    { "state_dir", canon("state_dir") },
+    { "policy_dir", canon("policy_dir") },
+  }
+  for _, d in ipairs({ { "work_dir", work }, { "artifact_dir", art } }) do
+    for _, h in ipairs(held) do
+      if d[2] and h[2] and within(h[2], d[2]) then
+        messages[#messages + 1] = string.format("%s: %s: must not hold %s (%s), got %s",
+          path, d[1], h[1], h[2], d[2])
+      end
+    end
   end
   return messages
 end
@@ -413,9 +502,6 @@ function M.load(path, opts)
         path, pytype(cert), tostring(creds_source))
     end
   end
-  if config.policy_dir ~= json.null and type(config.policy_dir) ~= "string" then
-    messages[#messages + 1] = string.format("%s: policy_dir: expected str, got %s", path, pytype(config.policy_dir))
-  end
   if type(config.cot_input_urls) == "table" then
     for k, v in pairs(config.cot_input_urls) do
       if not ({ hg = true, github_raw = true, github_api = true, github = true })[k] then
@@ -436,6 +522,23 @@ function M.load(path, opts)
     return nil, messages
   end
   config.credentials = nil
+  if set and set.dir then
+    -- The folder the rules come from, whichever way it was chosen: the
+    -- directory checks below keep it out of the script's reach.
+    config.policy_dir = set.dir
+  end
+  if not opts.verify_only then
+    if config.state_dir == json.null then
+      config.state_dir = config.log_dir .. "/state"
+    end
+    messages = M.check_dirs(config, path)
+    if #messages > 0 then
+      return nil, messages
+    end
+  end
+  -- Where the config was read from: a file the task script must not be
+  -- able to publish (sw.task protects it by inode).
+  config.config_path = path
   info.policy = set
   if set and not set.instance and set.instances then
     -- Without --policy, the config's cot_job_type names the instance

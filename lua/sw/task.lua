@@ -107,34 +107,39 @@ local function validate_task(task)
 end
 
 -- Scratch files of one task in work_dir (emptied at start-up and around
--- every task): a plain write, as Python's; an atomic write's two fsyncs
--- cost more than the rest of the start of a task on a busy disk, and
--- nothing could read a half-written file after a crash. A failure raises
--- (the task is then an internal error, not a script without its task.json).
+-- every task). work_dir is the script's: a process a previous script left
+-- behind could have planted a link at any name, so each file is created
+-- anew (fs.write_new: unlink, then O_EXCL | O_NOFOLLOW), never written
+-- through a link. Not atomic: nothing reads a half-written file after a
+-- crash, and two fsyncs would cost more than the rest of the start of a
+-- task. A failure raises (an internal error, not a script without its
+-- task.json).
 local function write_json(path, value)
   local text = assert(json.encode(value, { canonical = true }))
-  local f = assert(io.open(path, "wb"))
-  assert(f:write(text))
-  assert(f:close())
+  assert(fs.write_new(path, text, tonumber("644", 8)))
 end
 
--- The credentials file handed to the script as TASKCLUSTER_CREDENTIALS_FD.
--- It is rewritten in place after each reclaim (the script's fd keeps
--- pointing at the same file), so a reader seeks to 0 and reads it again;
--- an empty read means a rewrite was in progress.
-local function write_credentials(path, creds)
-  local text = assert(json.encode(json.object({
+local function credentials_text(creds)
+  return assert(json.encode(json.object({
     clientId = creds.clientId,
     accessToken = creds.accessToken,
     certificate = creds.certificate,
   })))
-  local f, err = io.open(path, "w")
-  if not f then
-    return nil, err
+end
+
+-- The credentials file handed to the script as TASKCLUSTER_CREDENTIALS_FD.
+-- It is created once (fs.create, never through a link) and kept open:
+-- after each reclaim it is rewritten through that descriptor, so a script
+-- that replaces the name by a link to another file (the signing key) only
+-- loses its own updates. The script's fd points at the same file, so a
+-- reader seeks to 0 and reads it again; an empty read means a rewrite was
+-- in progress.
+local function write_credentials(t)
+  local ok, err = t.creds_file:rewrite(credentials_text(t.creds))
+  if not ok then
+    log.warn("cannot rewrite the task credentials", { error = err })
   end
-  f:write(text)
-  f:close()
-  return true
+  return ok, err
 end
 
 -- Registers the secrets of creds with the log's redaction; with seen (a
@@ -218,20 +223,104 @@ function M.group_alive(pgid)
   return false
 end
 
+-- {pid = {ppid, state}} of every process /proc shows, and this process's
+-- pid.
+local function process_table()
+  local procs = {}
+  for _, name in ipairs(fs.listdir("/proc") or {}) do
+    if name:match("^%d+$") then
+      -- "pid (comm) state ppid ...", comm may hold anything
+      local state, ppid = (fs.read_file("/proc/" .. name .. "/stat") or ""):match("%) (%a) (%-?%d+) ")
+      if state then
+        procs[tonumber(name)] = { ppid = tonumber(ppid), state = state }
+      end
+    end
+  end
+  local me = tonumber((fs.read_file("/proc/self/stat") or ""):match("^(%d+)"))
+  return procs, me
+end
+
+-- Every descendant of this process: {pid = state}. The worker is a child
+-- subreaper (proc.set_subreaper, at start-up), so what a script started
+-- and orphaned (setsid, double fork) is re-parented to the worker and
+-- stays in this tree; as PID 1 in a container every orphan is.
+function M.descendants()
+  local procs, me = process_table()
+  local out = {}
+  if not me then
+    return out
+  end
+  for pid, p in pairs(procs) do
+    local seen, q, hops = {}, p.ppid, 0
+    while q and q > 0 and not seen[q] and hops < 4096 do
+      if q == me then
+        out[pid] = p.state
+        break
+      end
+      seen[q] = true
+      hops = hops + 1
+      q = procs[q] and procs[q].ppid
+    end
+  end
+  return out
+end
+
+-- Kills every descendant left (SIGKILL) and reaps the ones re-parented to
+-- the worker, until none is left (or 5 s). Returns how many it killed.
+function M.kill_descendants()
+  local killed = {}
+  local deadline = sched.monotonic() + 5
+  while true do
+    local left = false
+    for pid, state in pairs(M.descendants()) do
+      if state == "Z" or state == "X" then
+        proc.reap(pid)
+      else
+        left = true
+        if not killed[pid] then
+          killed[pid] = true
+          killed[#killed + 1] = pid
+        end
+        proc.kill_pid(pid, "SIGKILL")
+      end
+    end
+    if not left or sched.monotonic() > deadline then
+      break
+    end
+    sched.sleep(0.02)
+  end
+  -- Zombies whose parents died in the loop were re-parented to us.
+  for pid, state in pairs(M.descendants()) do
+    if state == "Z" or state == "X" then
+      proc.reap(pid)
+    end
+  end
+  return #killed
+end
+
 -- Runs the task script and returns the status (exit code semantics of the
 -- Python worker): the script's exit code, task_max_timeout_status on
 -- timeout, invalid_reclaim_status when the claim was lost, worker-shutdown
 -- when the worker was told to stop.
 local function run_script(t)
   local cfg = t.config
-  local log_path = cfg.task_log_dir .. "/live_backing.log"
-  assert(fs.mkdirp(cfg.task_log_dir))
+  local log_path = t.live_log_path
+  local user = cfg.script_user
   local env = script_env({
+    -- The script's own user: its home, not the worker's.
+    HOME = user and user.home or nil,
+    USER = user and user.name or nil,
+    LOGNAME = user and user.name or nil,
     TASK_ID = t.task_id,
     RUN_ID = tostring(t.run_id),
     TASKCLUSTER_ROOT_URL = cfg.taskcluster_root_url,
-    TASKCLUSTER_CREDENTIALS_FD = t.creds_path and "3" or nil,
+    TASKCLUSTER_CREDENTIALS_FD = t.creds_file and "3" or nil,
   })
+  -- The script gets its own read-only descriptor of the credentials file.
+  local reader
+  if t.creds_file then
+    reader = assert(t.creds_file:reader())
+  end
   local argv = {}
   for i, a in ipairs(cfg.task_script) do
     argv[i] = a
@@ -241,8 +330,13 @@ local function run_script(t)
     env = env,
     cwd = cfg.work_dir,
     log = log_path,
-    extra_fd = t.creds_path,
+    extra_fd = reader and reader:fd(),
+    uid = cfg.script_user and cfg.script_user.uid,
+    gid = cfg.script_user and cfg.script_user.gid,
   })
+  if reader then
+    reader:close()
+  end
   if not p then
     append_line(log_path, "Automation Error: cannot start the task script: " .. tostring(err))
     log.error("cannot start the task script", { error = err })
@@ -280,8 +374,16 @@ local function run_script(t)
   end
   if left then
     log.warn("the task script left processes behind; killing its process group")
-    append_line(log_path, "Automation Error: the task script left processes behind; they were killed")
     p:kill("SIGKILL")
+  end
+  -- Then what left the group (setsid, double fork): every descendant,
+  -- before anything is hashed.
+  local escaped = M.kill_descendants()
+  if escaped > 0 then
+    log.warn("the task script left processes outside its process group; they were killed", { count = escaped })
+  end
+  if left or escaped > 0 then
+    append_line(log_path, "Automation Error: the task script left processes behind; they were killed")
   end
   if st and st.code ~= nil and st.signal == nil then
     append_line(log_path, "exit code: " .. st.code)
@@ -315,8 +417,8 @@ local function reclaim_loop(t)
       t.creds = res.credentials
       register_secrets(t.creds, t.secrets)
       t.taken_until = M.parse_time(res.takenUntil) or t.taken_until
-      if t.creds_path then
-        write_credentials(t.creds_path, t.creds)
+      if t.creds_file then
+        write_credentials(t)
       end
       log.debug("reclaimed", { taken_until = res.takenUntil })
     elseif err.conflict then
@@ -393,8 +495,10 @@ local function start_time(pid)
   return fields[20]
 end
 
+-- In state_dir, out of the script's reach: a script that could rewrite it
+-- would make the next worker start SIGKILL any process group.
 local function script_record_path(config)
-  return config.work_dir .. "/.script-process"
+  return config.state_dir .. "/script-process"
 end
 
 function M.record_script(config, pid)
@@ -420,12 +524,166 @@ function M.stop_leftover_script(config)
   return nil
 end
 
+-- The worker's private directory of the current task (under state_dir):
+-- logs/ holds live_backing.log and chain_of_trust.log while the script
+-- runs, artifacts/ the snapshot of artifact_dir that is hashed and
+-- uploaded.
+function M.private_dir(config)
+  return config.state_dir .. "/task"
+end
+
+-- The effective uid of this process (Linux /proc), or nil.
+local function euid()
+  local uids = (fs.read_file("/proc/self/status") or ""):match("\nUid:%s+%d+%s+(%d+)")
+  return tonumber(uids)
+end
+
+-- With task_script_user set, the worker must run as root: it resolves the
+-- user (uid and primary group) into config.script_user for clean_dirs and
+-- the spawn. Returns true or nil, message.
+function M.resolve_script_user(config)
+  local name = config.task_script_user
+  if type(name) ~= "string" then
+    return true
+  end
+  if euid() ~= 0 then
+    return nil, "task_script_user: the worker must run as root to start the task script as "
+      .. string.format("%q", name)
+  end
+  local u, err = proc.user(name)
+  if not u then
+    return nil, "task_script_user: " .. tostring(err)
+  end
+  if u.uid == 0 then
+    return nil, "task_script_user: " .. string.format("%q", name) .. " is root"
+  end
+  -- The script runs with the user's uid and primary group only (libuv
+  -- drops the supplementary groups): the mode bits tell whether it could
+  -- read the key or the config.
+  for _, f in ipairs({ { "ed25519_private_key_path", config.ed25519_private_key_path },
+    { "the config file", config.config_path } }) do
+    local st = type(f[2]) == "string" and fs.stat(f[2])
+    if st then
+      local readable = st.mode & 4 ~= 0 or (st.gid == u.gid and st.mode & 32 ~= 0)
+        or (st.uid == u.uid)
+      if readable then
+        return nil, string.format("task_script_user: %q could read %s (%s, mode %04o): make it unreadable to "
+          .. "that user", name, f[1], f[2], st.mode)
+      end
+    end
+  end
+  u.name = name
+  config.script_user = u
+  return true
+end
+
 function M.clean_dirs(config)
   for _, d in ipairs({ config.work_dir, config.artifact_dir }) do
     fs.rmtree(d)
     assert(fs.mkdirp(d))
   end
+  -- As before: the script finds task_log_dir; the worker no longer writes
+  -- there while it runs.
   assert(fs.mkdirp(config.task_log_dir))
+  -- The script's user owns its two directories (and nothing else).
+  local u = config.script_user
+  if u then
+    for _, d in ipairs({ config.work_dir, config.artifact_dir }) do
+      assert(fs.chown(d, u.uid, u.gid))
+      for _, sub in ipairs(assert(fs.walk(d, { dirs = true, files = false }))) do
+        assert(fs.chown(d .. "/" .. sub, u.uid, u.gid))
+      end
+    end
+  end
+  -- Only the worker may enter its state: the script (maybe another user)
+  -- must not read its logs before they are final, or swap the snapshot.
+  assert(fs.mkdirp(config.state_dir))
+  assert(fs.chmod(config.state_dir, tonumber("700", 8)))
+  local private = M.private_dir(config)
+  fs.rmtree(private)
+  assert(fs.mkdirp(private .. "/logs"))
+end
+
+-- task_log_dir relative to artifact_dir ("public/logs"), or nil when it is
+-- elsewhere.
+local function log_rel(cfg)
+  local a, l = cfg.artifact_dir:gsub("/+$", ""), cfg.task_log_dir:gsub("/+$", "")
+  if l:sub(1, #a + 1) == a .. "/" then
+    return l:sub(#a + 2)
+  end
+  return nil
+end
+
+-- Refusals that fail the task: what the script left is an attempt to
+-- publish a file it does not own (or cannot be told from one).
+local FATAL_REFUSALS = {
+  hardlink = "a file with more than one link (hard link)",
+  protected = "the worker's private key, config or credentials file",
+}
+local REFUSALS = {
+  link = "a symbolic link that leaves artifact_dir or dangles",
+  special = "not a regular file",
+  deep = "a directory nested too deep",
+}
+
+-- After the script and everything it started have ended: copies
+-- artifact_dir once into the private snapshot (fs.snapshot: each file
+-- opened once without following links, checked on its descriptor), then
+-- puts the worker's own logs in place in it. The chain of trust hashes and
+-- the upload sends this snapshot, never artifact_dir. Returns the
+-- snapshot's directory and the status it fails the task with, if any.
+local function snapshot(t)
+  local cfg = t.config
+  local dir = M.private_dir(cfg) .. "/artifacts"
+  fs.rmtree(dir)
+  local protect = { cfg.ed25519_private_key_path, cfg.config_path, t.creds_path }
+  local files, refused = fs.snapshot(cfg.artifact_dir, dir, protect)
+  local fatal = nil
+  if not files then
+    -- The worker's own failure (a full disk, an unreadable tree): what it
+    -- could not check is not uploaded.
+    log.error("cannot snapshot artifact_dir", { error = refused })
+    append_line(t.live_log_path, "Automation Error: cannot read artifact_dir: " .. tostring(refused))
+    fatal = M.STATUSES["internal-error"]
+    fs.rmtree(dir)
+    assert(fs.mkdirp(dir))
+    refused = {}
+  end
+  for _, r in ipairs(refused) do
+    local why = FATAL_REFUSALS[r.why] or REFUSALS[r.why] or r.why
+    log.warn("not uploading artifact", { name = r.name, reason = why })
+    if FATAL_REFUSALS[r.why] then
+      fatal = math.max(fatal or 0, M.STATUSES["malformed-payload"])
+      append_line(t.live_log_path, string.format("Automation Error: artifact %q refused: %s", r.name, why))
+    end
+  end
+  local rel = log_rel(cfg)
+  local logs_dst = rel and (dir .. "/" .. rel) or cfg.task_log_dir
+  local private_logs = M.private_dir(cfg) .. "/logs"
+  for _, name in ipairs({ "live_backing.log", "chain_of_trust.log" }) do
+    if fs.exists(private_logs .. "/" .. name) then
+      assert(fs.mkdirp(logs_dst))
+      -- copy_file renames over what is there: the worker's log wins over
+      -- a file (or link) of the same name the script left.
+      assert(fs.copy_file(private_logs .. "/" .. name, logs_dst .. "/" .. name, tonumber("644", 8)))
+    end
+  end
+  return dir, fatal
+end
+
+-- run-task has no upload: the snapshot, with its chain of trust, becomes
+-- artifact_dir, where the summary and the user look.
+local function publish_locally(cfg, dir)
+  fs.rmtree(cfg.artifact_dir)
+  if fs.rename(dir, cfg.artifact_dir) then
+    return
+  end
+  assert(fs.mkdirp(cfg.artifact_dir))
+  for _, name in ipairs(assert(fs.walk(dir))) do
+    local dst = cfg.artifact_dir .. "/" .. name
+    assert(fs.mkdirp(dst:match("^(.*)/[^/]*$")))
+    assert(fs.copy_file(dir .. "/" .. name, dst))
+  end
 end
 
 -- Runs one claimed task. w = {config, queue (worker client), signer}; claim
@@ -461,13 +719,21 @@ function M.run(w, claim)
     M.clean_dirs(cfg)
   end
   w.dirs_clean = false
+  -- The worker's own logs stay out of the script's reach until it ended.
+  t.live_log_path = M.private_dir(cfg) .. "/logs/live_backing.log"
+  t.cot_log_path = M.private_dir(cfg) .. "/logs/chain_of_trust.log"
   log.info(string.format("Going to run taskId %s runId %d", t.task_id, t.run_id))
   write_json(cfg.work_dir .. "/task.json", t.task)
   write_json(cfg.work_dir .. "/current_task_info.json", json.object({ taskId = t.task_id, runId = t.run_id }))
   if t.creds and t.queue then
     t.creds_path = cfg.work_dir .. "/.task-credentials.json"
-    assert(fs.write_file_atomic(t.creds_path, "", tonumber("600", 8)))
-    write_credentials(t.creds_path, t.creds)
+    t.creds_file = assert(fs.create(t.creds_path, tonumber("600", 8)))
+    -- The script's user may reopen it (/proc/self/fd/3); the worker keeps
+    -- writing through its own descriptor whatever that user does.
+    if cfg.script_user then
+      assert(t.creds_file:chown(cfg.script_user.uid, cfg.script_user.gid))
+    end
+    assert(t.creds_file:rewrite(credentials_text(t.creds)))
   end
 
   local reclaimer
@@ -488,7 +754,7 @@ function M.run(w, claim)
     verified = false
     local msg = "the task does not match the minimal task schema: " .. table.concat(problems, "; ")
     log.error(msg)
-    append_line(cfg.task_log_dir .. "/live_backing.log", "Automation Error: " .. msg)
+    append_line(t.live_log_path, "Automation Error: " .. msg)
   elseif cfg.verify_chain_of_trust then
     local vok, verr, vstatus = M.verify_chain_of_trust(t)
     if not vok then
@@ -499,35 +765,42 @@ function M.run(w, claim)
     end
   end
 
+  local ran = false
   if verified and not w.stopping then
     status = run_script(t)
-    if not t.lost and not t.shutdown and not t.timed_out then
-      local cot, cerr = generate.generate({
-        artifact_dir = cfg.artifact_dir,
-        task = t.task,
-        task_id = t.task_id,
-        run_id = t.run_id,
-        worker_group = claim.workerGroup or cfg.worker_group,
-        worker_id = cfg.worker_id,
-        worker_type = cfg.worker_type,
-        alg = cfg.chain_of_trust_hash_algorithm,
-        signer = cfg.sign_chain_of_trust and w.signer or nil,
-      })
-      if not cot then
-        log.error(cerr)
-        status = math.max(status, M.STATUSES["malformed-payload"])
-      else
-        summary.cot = cot.path
-        summary.cot_sig = cot.sig_path
-      end
-    end
+    ran = true
   elseif w.stopping then
     status = M.STATUSES["worker-shutdown"]
   end
 
+  local snap, fail_status = snapshot(t)
+  if fail_status then
+    status = math.max(status, fail_status)
+  end
+  if ran and not t.lost and not t.shutdown and not t.timed_out then
+    local cot, cerr = generate.generate({
+      artifact_dir = snap,
+      task = t.task,
+      task_id = t.task_id,
+      run_id = t.run_id,
+      worker_group = claim.workerGroup or cfg.worker_group,
+      worker_id = cfg.worker_id,
+      worker_type = cfg.worker_type,
+      alg = cfg.chain_of_trust_hash_algorithm,
+      signer = cfg.sign_chain_of_trust and w.signer or nil,
+    })
+    if not cot then
+      log.error(cerr)
+      status = math.max(status, M.STATUSES["malformed-payload"])
+    else
+      summary.cot = cfg.artifact_dir .. "/" .. generate.JSON_NAME
+      summary.cot_sig = cot.sig_path and (cfg.artifact_dir .. "/" .. generate.SIG_NAME)
+    end
+  end
+
   if t.queue and not t.lost then
     local up = artifacts.upload_all({
-      artifact_dir = cfg.artifact_dir,
+      artifact_dir = snap,
       queue = t.queue,
       task_id = t.task_id,
       run_id = t.run_id,
@@ -535,7 +808,7 @@ function M.run(w, claim)
       storage_type = cfg.artifact_storage_type,
       concurrency = cfg.max_concurrent_uploads,
       timeout = cfg.artifact_upload_timeout,
-      tmp_dir = cfg.work_dir .. "/.upload",
+      tmp_dir = M.private_dir(cfg) .. "/upload",
     })
     summary.uploaded = up.uploaded
     summary.failed_uploads = up.failed
@@ -548,6 +821,9 @@ function M.run(w, claim)
         "public/logs/chain_of_trust.log", t.task.expires)
     end
   end
+  if not t.queue then
+    publish_locally(cfg, snap)
+  end
   if reclaimer then
     reclaimer:cancel()
     reclaimer = nil
@@ -558,7 +834,8 @@ function M.run(w, claim)
   else
     summary.resolution, summary.reason = M.resolution(cfg, status)
   end
-  if t.creds_path then
+  if t.creds_file then
+    t.creds_file:close()
     fs.remove(t.creds_path)
   end
   M.forget_secrets(t.secrets)

@@ -8,6 +8,16 @@ local sched = require("sw.sched")
 local queue = require("sw.queue")
 local ed25519 = require("sw.ed25519")
 local task = require("sw.task")
+local proc = require("sw.proc")
+
+-- A child subreaper: what a task script orphans (setsid, double fork)
+-- comes back to the worker, which kills it when the script ends.
+local function track_descendants()
+  local ok, err = proc.set_subreaper()
+  if not ok then
+    log.warn("cannot become a child subreaper; escaped task processes cannot be tracked", { error = err })
+  end
+end
 
 local M = {}
 
@@ -97,6 +107,12 @@ function M.run(config, credentials, opts)
     queue = config.provisioner_id .. "/" .. config.worker_type,
     root_url = config.taskcluster_root_url,
   })
+  local uok, uerr = task.resolve_script_user(config)
+  if not uok then
+    log.error(uerr)
+    return 2
+  end
+  track_descendants()
   task.stop_leftover_script(config)
   task.clean_dirs(config)
   w.dirs_clean = true
@@ -110,6 +126,8 @@ function M.run(config, credentials, opts)
       workerId = config.worker_id,
       tasks = 1,
     })
+    -- As PID 1 (a container) every orphan becomes ours to reap.
+    task.kill_descendants()
     if not res then
       log.warn("claimWork failed", { error = tostring(cerr) })
       interruptible_sleep(w, config.poll_interval)
@@ -154,6 +172,11 @@ function M.run_local(config, task_def, opts)
       return nil, err
     end
   end
+  local uok, uerr = task.resolve_script_user(config)
+  if not uok then
+    return nil, uerr
+  end
+  track_descendants()
   local w = { config = config, signer = signer }
   local claim = {
     task = task_def,

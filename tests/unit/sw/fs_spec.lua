@@ -775,3 +775,104 @@ describe("sw.fs", function()
     end)
   end)
 end)
+
+describe("sw.fs against a hostile tree", function()
+  local d
+
+  -- write() with the parent directories made.
+  local function put(path, data)
+    assert(fs.mkdirp(path:match("^(.*)/[^/]*$")))
+    write(path, data)
+  end
+
+  before_each(function()
+    d = support.tmpdir()
+  end)
+
+  after_each(function()
+    fs.rmtree(d)
+  end)
+
+  it("write_new replaces a planted symbolic or hard link instead of writing through it", function()
+    write(d .. "/key", "secret")
+    assert(fs.symlink(d .. "/key", d .. "/task.json"))
+    assert(fs.write_new(d .. "/task.json", "{}"))
+    sh("ln '" .. d .. "/key' '" .. d .. "/hard.json'")
+    assert(fs.write_new(d .. "/hard.json", "[]", "600"))
+    assert.are.same({ "secret", "file", "{}", "[]", tonumber("600", 8) },
+      { fs.read_file(d .. "/key"), fs.lstat(d .. "/task.json").type, fs.read_file(d .. "/task.json"),
+        fs.read_file(d .. "/hard.json"), fs.stat(d .. "/hard.json").mode })
+    fails("fs.write_new: " .. d .. ": Is a directory", "EISDIR", fs.write_new(d, "x"))
+  end)
+
+  it("create keeps one file: rewrites go through the descriptor whatever happens to the name", function()
+    write(d .. "/key", "secret")
+    local f = assert(fs.create(d .. "/creds.json"))
+    assert.are.equal(tonumber("600", 8), fs.stat(d .. "/creds.json").mode)
+    assert(f:rewrite("first, longer"))
+    local r = assert(f:reader())
+    assert(fs.remove(d .. "/creds.json"))
+    assert(fs.symlink(d .. "/key", d .. "/creds.json"))
+    assert(f:rewrite("second"))
+    assert.are.equal("secret", fs.read_file(d .. "/key"))
+    assert.are.equal("second", fs.read_file("/proc/self/fd/" .. r:fd()))
+    -- the reader cannot write
+    local w = io.open("/proc/self/fd/" .. r:fd(), "r")
+    assert.are.equal("second", w:read("a"))
+    w:close()
+    r:close()
+    f:close()
+    assert.has_error(function()
+      f:rewrite("x")
+    end, "fs.File: the file is closed")
+  end)
+
+  it("snapshot copies what it checked and refuses links out, hard links, protected files and specials", function()
+    local src, dest = d .. "/src", d .. "/dest"
+    write(d .. "/key", "secret key")
+    put(src .. "/a.txt", "a")
+    put(src .. "/sub/b.bin", "bb")
+    put(src .. "/x", "x")
+    sh("ln '" .. src .. "/x' '" .. src .. "/y'")
+    sh("ln '" .. d .. "/key' '" .. src .. "/sub/key.txt'")
+    sh("mkfifo '" .. src .. "/fifo'")
+    assert(fs.symlink("/etc/hostname", src .. "/out"))
+    assert(fs.symlink("../a.txt", src .. "/sub/in"))
+    assert(fs.symlink("../../key", src .. "/sub/up"))
+    assert(fs.symlink("missing", src .. "/dangling"))
+    local files, refused = fs.snapshot(src, dest, { d .. "/key", d .. "/missing-is-fine" })
+    assert.are.same({
+      { name = "a.txt", size = 1 }, { name = "sub/b.bin", size = 2 }, { name = "sub/in", size = 1 },
+    }, files)
+    assert.are.same({
+      { name = "dangling", why = "link" }, { name = "fifo", why = "special" }, { name = "out", why = "link" },
+      { name = "sub/key.txt", why = "protected" }, { name = "sub/up", why = "link" },
+      { name = "x", why = "hardlink" }, { name = "y", why = "hardlink" },
+    }, refused)
+    assert.are.same({ "a.txt", "sub/b.bin", "sub/in" }, fs.walk(dest))
+    assert.are.same({ "a", "bb", "a", tonumber("700", 8) },
+      { fs.read_file(dest .. "/a.txt"), fs.read_file(dest .. "/sub/b.bin"), fs.read_file(dest .. "/sub/in"),
+        fs.stat(dest).mode })
+    -- dest must be new
+    fails("fs.snapshot: " .. dest .. ": File exists", "EEXIST", fs.snapshot(src, dest))
+    fails("fs.snapshot: " .. d .. "/none: No such file or directory", "ENOENT", fs.snapshot(d .. "/none", d .. "/d2"))
+  end)
+
+  it("snapshot does not enter a directory link and stops 64 levels down", function()
+    local src = d .. "/src"
+    local deep = src
+    for i = 1, 66 do
+      deep = deep .. "/" .. i
+    end
+    put(deep .. "/f", "f")
+    put(src .. "/top", "t")
+    assert(fs.symlink(".", src .. "/loop"))
+    local files, refused = fs.snapshot(src, d .. "/dest")
+    assert.are.same({ { name = "top", size = 1 } }, files)
+    local whys = {}
+    for _, r in ipairs(refused) do
+      whys[r.why] = (whys[r.why] or 0) + 1
+    end
+    assert.are.same({ deep = 1, special = 1 }, whys)
+  end)
+end)

@@ -527,6 +527,77 @@ describe("sw.proc", function()
     end)
   end)
 
+  describe("descendants that leave the group", function()
+    it("kill_pid signals one process; reap collects an orphan, never a spawned child", async(function()
+      local p = assert(proc.spawn(sh("sleep 30")))
+      assert.is_false(proc.reap(p:pid()))
+      assert.is_true(proc.kill_pid(p:pid(), "SIGKILL"))
+      assert.are.same({ code = -9, signal = "SIGKILL", signum = 9 }, p:wait(10))
+      p:close()
+      local ok, msg, code = proc.kill_pid(2147483646, "SIGTERM")
+      assert.are.same({ nil, "proc.kill_pid: process 2147483646: no such process", "ESRCH" }, { ok, msg, code })
+      assert.has_error(function()
+        proc.kill_pid(1, "SIGKILL")
+      end)
+    end))
+
+    it("set_subreaper: a double-forked orphan comes back to the subreaper, which kills and reaps it", function()
+      -- In a child worker process: the spec's own process stays as it is.
+      local d = support.tmpdir()
+      write(d .. "/t.lua", [[
+        local proc = require("sw.proc")
+        local sched = require("sw.sched")
+        local fs = require("sw.fs")
+        assert(proc.set_subreaper())
+        sched.run(function()
+          local p = assert(proc.spawn({ argv = { "/bin/sh", "-c",
+            "setsid sh -c 'sleep 30 & echo $! > ]] .. d .. [[/pid' &" } }))
+          p:wait(10)
+          p:close()
+          local pid
+          for _ = 1, 100 do
+            pid = tonumber(fs.read_file("]] .. d .. [[/pid") or "")
+            if pid then break end
+            sched.sleep(0.05)
+          end
+          local ppid
+          for _ = 1, 100 do
+            ppid = tonumber((fs.read_file("/proc/" .. pid .. "/stat") or ""):match("%) %a (%d+)"))
+            if ppid ~= nil and ppid ~= 1 and ppid ~= pid then
+              local me = tonumber(fs.read_file("/proc/self/stat"):match("^(%d+)"))
+              if ppid == me then break end
+            end
+            sched.sleep(0.05)
+          end
+          local me = tonumber(fs.read_file("/proc/self/stat"):match("^(%d+)"))
+          assert(ppid == me, "orphan's parent " .. tostring(ppid) .. ", not " .. me)
+          assert(proc.kill_pid(pid, "SIGKILL"))
+          local reaped = false
+          for _ = 1, 100 do
+            reaped = proc.reap(pid)
+            if reaped then break end
+            sched.sleep(0.05)
+          end
+          assert(reaped, "not reaped")
+          assert(fs.read_file("/proc/" .. pid .. "/stat") == nil, "still in /proc")
+          io.stdout:write("ok\n")
+        end)
+      ]])
+      local bin = os.getenv("SW_BIN") or (support.root .. "/build/scriptworker")
+      local st = support.async(function()
+        return assert(proc.run({ argv = { bin, "lua", d .. "/t.lua" }, inherit_env = true, timeout = 30 }))
+      end)()
+      os.execute("rm -rf '" .. d .. "'")
+      assert.are.same({ 0, "ok\n", "" }, { st.code, st.stdout, st.stderr })
+    end)
+
+    it("user: a local user and its primary group", function()
+      assert.are.same({ uid = 0, gid = 0, home = "/root" }, proc.user("root"))
+      local ok, msg, code = proc.user("no-such-user-sw")
+      assert.are.same({ nil, "proc.user: no-such-user-sw: no such user", "ENOENT" }, { ok, msg, code })
+    end)
+  end)
+
   describe("lifetime", function()
     it("kills the group when the Process is closed", async(function()
       local pidfile = dir .. "/pid"
