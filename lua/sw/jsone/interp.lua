@@ -193,8 +193,7 @@ local function compile_binary(n)
         if type(a) ~= "string" then
           expectation("Infix: in-string", "string on left side")
         end
-        charge_bytes(S, #b * (#a < 64 and 1 or 16))
-        return find(b, a, 1, true) ~= nil
+        return value.searcher(S, b, a)(1) ~= nil
       elseif not is_array(b) then
         expectation("Infix: in", "Array, string, or object on right side")
       end

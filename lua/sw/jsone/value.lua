@@ -532,6 +532,108 @@ local function charge_bytes(S, n)
 end
 M.charge_bytes = charge_bytes
 
+-- Substring search ---------------------------------------------------------
+
+-- string.find(s, p, init, true) tries p at every position where its first
+-- byte occurs and compares up to #p bytes there, so its time can grow with
+-- #s * #p (4 MiB of "a" searched for 2 MiB of "a" then "b": minutes). The
+-- searcher gives the same answers in time linear in #s: needles up to
+-- SHORT bytes go to string.find (at most SHORT bytes compared per
+-- position); longer ones are located by string.find on their first SHORT
+-- bytes and checked whole, until the checks have compared twice the
+-- haystack's length, after which Knuth-Morris-Pratt (in Lua) takes over.
+-- Every part is charged to the render: string.find 1 unit per 32 bytes
+-- scanned, checks 1 per 64 bytes compared, Knuth-Morris-Pratt 1 per 4
+-- bytes of haystack and of needle.
+local SHORT = 64
+
+-- fail[q]: the length of the longest proper border of p[1..q].
+local function kmp_table(p, m)
+  local fail = { 0 }
+  local k = 0
+  for q = 2, m do
+    local c = byte(p, q)
+    while k > 0 and byte(p, k + 1) ~= c do
+      k = fail[k]
+    end
+    if byte(p, k + 1) == c then
+      k = k + 1
+    end
+    fail[q] = k
+  end
+  return fail
+end
+
+-- The first match of p (m > 1 bytes) in s at or after init.
+local function kmp_find(s, p, m, fail, init)
+  local n = #s
+  local first = sub(p, 1, 1)
+  local q, i = 0, init
+  while i <= n do
+    if q == 0 then
+      -- no partial match: skip to the next candidate at C speed
+      i = find(s, first, i, true)
+      if not i then
+        return nil
+      end
+      q, i = 1, i + 1
+    else
+      local c = byte(s, i)
+      while q > 0 and byte(p, q + 1) ~= c do
+        q = fail[q]
+      end
+      if byte(p, q + 1) == c then
+        q = q + 1
+      end
+      i = i + 1
+      if q == m then
+        return i - m, i - 1
+      end
+    end
+  end
+  return nil
+end
+
+-- searcher(S, s, p) -> next(init) -> j, e | nil: successive calls (init
+-- not decreasing) answer as string.find(s, p, init, true).
+function M.searcher(S, s, p)
+  local n, m = #s, #p
+  if m <= SHORT then
+    return function(init)
+      local j, e = find(s, p, init, true)
+      charge_bytes(S, 2 * ((j or n) - init + 1))
+      return j, e
+    end
+  end
+  local head = sub(p, 1, SHORT)
+  local checked, fail = 0, nil
+  return function(init)
+    while not fail do
+      if n - init + 1 < m then
+        return nil
+      end
+      local j = find(s, head, init, true)
+      charge_bytes(S, 2 * ((j or n) - init + 1))
+      if not j or j + m - 1 > n then
+        return nil
+      end
+      charge_bytes(S, m)
+      if sub(s, j, j + m - 1) == p then
+        return j, j + m - 1
+      end
+      init = j + 1
+      checked = checked + m
+      if checked > 2 * n then
+        charge_bytes(S, 16 * m)
+        fail = kmp_table(p, m)
+      end
+    end
+    local j, e = kmp_find(s, p, m, fail, init)
+    charge_bytes(S, 16 * ((j and e or n) - init + 1))
+    return j, e
+  end
+end
+
 local MAX_DATA_DEPTH = 1000
 M.MAX_DATA_DEPTH = MAX_DATA_DEPTH
 

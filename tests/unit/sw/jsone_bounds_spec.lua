@@ -1,0 +1,133 @@
+-- sw.jsone: the bounds a differential run against json-e 4.8.4 found
+-- loose (substring search, expression parsing, template depth) and the
+-- corner cases where we differed from it (slice bounds, $sort by(x)).
+-- The worst cases' times are in `make bench` (bench_jsone_bounds.sh).
+local json = require("sw.json")
+local jsone = require("sw.jsone")
+
+local A, O = json.array, json.object
+
+local function render(template, context, opts)
+  return jsone.render(template, context, opts)
+end
+
+local function eval(expr, context)
+  return jsone.render(O({ ["$eval"] = expr }), context)
+end
+
+local WORK = "TemplateError: render exceeded its work limit (2000000)"
+
+-- Loads fresh copies of the sw.jsone modules with string.find replaced by
+-- `find` (the modules keep it as an upvalue), runs f(jsone, value) and puts
+-- everything back.
+local function with_find(find, f)
+  local names = { "sw.jsone", "sw.jsone.value", "sw.jsone.interp", "sw.jsone.parser",
+    "sw.jsone.builtins", "sw.jsone.time" }
+  local saved = {}
+  for _, name in ipairs(names) do
+    saved[name] = package.loaded[name]
+    package.loaded[name] = nil
+  end
+  local real = string.find
+  string.find = find -- luacheck: ignore 122
+  local ok, err = pcall(function()
+    local j = require("sw.jsone")
+    string.find = real -- luacheck: ignore 122
+    f(j, require("sw.jsone.value"))
+  end)
+  string.find = real -- luacheck: ignore 122
+  for _, name in ipairs(names) do
+    package.loaded[name] = saved[name]
+  end
+  assert(ok, err)
+end
+
+describe("sw.jsone bounds", function()
+  describe("substring search (in, split)", function()
+    local value = require("sw.jsone.value")
+
+    -- xorshift: the same strings on every run
+    local state = 88172645463325252
+    local function rand(n)
+      state = state ~ (state << 13)
+      state = state ~ (state >> 7)
+      state = state ~ (state << 17)
+      return (state >> 1) % n + 1
+    end
+    local function word(len, alphabet)
+      local t = {}
+      for i = 1, len do
+        local k = rand(#alphabet)
+        t[i] = alphabet:sub(k, k)
+      end
+      return table.concat(t)
+    end
+
+    local function all_matches(search, n)
+      local out, i = {}, 1
+      while i <= n + 1 do
+        local j, e = search(i)
+        out[#out + 1] = tostring(j) .. ":" .. tostring(e)
+        if not j then
+          break
+        end
+        i = math.max(e, j) + 1
+      end
+      return table.concat(out, " ")
+    end
+
+    it("finds what string.find finds, for short and long needles", function()
+      local S = { work = math.maxinteger, max_work = math.maxinteger }
+      for _ = 1, 300 do
+        local alphabet = ({ "a", "ab", "abc", "abcdefgh" })[rand(4)]
+        local p
+        if rand(2) == 1 then
+          p = word(rand(70) - 1, alphabet)
+        else
+          -- long periodic needles: the checks fail often, Knuth-Morris-Pratt runs
+          p = string.rep(word(rand(5), alphabet), 20 + rand(40)) .. word(rand(3), alphabet)
+        end
+        local s = word(rand(3000), alphabet)
+        if rand(2) == 1 then
+          local at = rand(#s)
+          s = s:sub(1, at) .. p .. s:sub(at + 1) .. p
+        end
+        local want = all_matches(function(i)
+          return string.find(s, p, i, true)
+        end, #s)
+        assert.equal(want, all_matches(value.searcher(S, s, p), #s), p .. " in " .. s)
+      end
+    end)
+
+    it("takes time linear in the haystack", function()
+      -- string.find(s, p, i, true) costs up to (bytes scanned) * #p
+      local cost = 0
+      local real = string.find
+      local function find(s, p, i, plain)
+        local j, e = real(s, p, i, plain)
+        if plain then
+          cost = cost + ((j or #s) - (i or 1) + 1) * #p
+        end
+        return j, e
+      end
+      with_find(find, function(j)
+        local n = 64 * 1024
+        local ctx = O({ s = string.rep("a", n), p = string.rep("a", n // 2 - 1) .. "b" })
+        assert.same(A({ ctx.s }), j.render(O({ ["$eval"] = "split(s, p)" }), ctx))
+        assert.is_false(j.render(O({ ["$eval"] = "p in s" }), ctx))
+        assert.is_true(cost <= 1000 * n, "string.find cost " .. cost)
+      end)
+    end)
+
+    it("charges the search to the render", function()
+      local ctx = O({ s = string.rep("a", 64 * 1024), p = string.rep("a", 32 * 1024 - 1) .. "b" })
+      for _, e in ipairs({ "split(s, p)", "p in s" }) do
+        local t = O({ ["$map"] = O({ ["$eval"] = "range(0, 200)" }),
+          ["each(i)"] = O({ ["$eval"] = e }) })
+        assert.same({ nil, WORK, "TemplateError" }, { render(t, ctx) }, e)
+      end
+      assert.same(A({ ctx.s }), eval("split(s, p)", ctx))
+    end)
+  end)
+
+end)
