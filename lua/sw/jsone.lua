@@ -102,7 +102,7 @@ local function piece(part, ctx, S)
 end
 
 local function interpolate(s, ctx, S)
-  local p = plan(s)
+  local p = plan(s, S)
   local n = p.n
   if n == 1 then
     local part = p[1]
@@ -345,7 +345,7 @@ ops["$eval"] = function(t, ctx, S)
   if type(src) ~= "string" then
     raise(TE, "$eval must be given a string expression")
   end
-  local v = expr(src)(ctx, S)
+  local v = expr(src, S)(ctx, S)
   if math_type(v) == "float" then
     return tointeger(v) or v
   end
@@ -420,7 +420,7 @@ ops["$if"] = function(t, ctx, S)
   if type(cond) ~= "string" then
     raise(TE, "$if can evaluate string expressions only")
   end
-  if truthy(expr(cond)(ctx, S)) then
+  if truthy(expr(cond, S)(ctx, S)) then
     if t["$then"] ~= nil then
       raise(TE, "$if Syntax error: $then: should be spelled then: (no $)")
     end
@@ -567,7 +567,7 @@ ops["$find"] = function(t, ctx, S)
     raise(TE, "each can evaluate string expressions only")
   end
   local x, i = ids[1], ids[2]
-  local f = expr(each)
+  local f = expr(each, S)
   for j = 1, #v do
     local vars = { [x] = v[j] }
     if i then
@@ -596,7 +596,7 @@ local function truthy_conditions(op, t, ctx, S, skip)
   local keys, n = value.sorted_keys(conds)
   for j = 1, n do
     local c = keys[j]
-    if c ~= skip and truthy(expr(c)(ctx, S)) then
+    if c ~= skip and truthy(expr(c, S)(ctx, S)) then
       m = m + 1
       out[m] = render(conds[c], ctx, S)
     end
@@ -704,7 +704,7 @@ ops["$sort"] = function(t, ctx, S)
     if type(src) ~= "string" then
       raise(TE, "$sort by(" .. ids[1] .. ") must be given a string expression")
     end
-    local f = expr(src)
+    local f = expr(src, S)
     local vars = {}
     local scope = child_scope(ctx, vars)
     local x = ids[1]
@@ -898,6 +898,9 @@ function M.render(template, context, opts)
     path = {},
     keys = {},
     text = {},
+    exprs = {},
+    plans = {},
+    memo_bytes = 0,
     max_depth = opt(opts, "max_depth"),
     max_work = opt(opts, "max_work"),
     max_string = opt(opts, "max_string"),

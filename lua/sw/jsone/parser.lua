@@ -21,6 +21,7 @@ local value = require("sw.jsone.value")
 local M = {}
 
 local byte, find, sub = string.byte, string.find, string.sub
+local pcall, error, getmetatable = pcall, error, getmetatable
 local concat = table.concat
 local new_error, skip_ws = value.new_error, value.skip_ws
 local null = value.null
@@ -85,6 +86,7 @@ local function advance(P)
     syntax_error("Unexpected input for '" .. sub(s, P.base) .. "' at '" .. sub(s, i) .. "'")
   end
   P.kind, P.value, P.tstart, P.pos = kind, sub(s, i, j - 1), i, j
+  P.ntok = P.ntok + 1
 end
 
 local EXPECTED = { "!", "(", "+", "-", "[", "false", "identifier", "null", "number",
@@ -375,17 +377,10 @@ function parse(P, level)
   end
 end
 
-local function new_parser(src, start)
-  local P = { src = src, base = start, pos = start, depth = 0 }
-  advance(P)
-  return P
-end
-
 local TRAILING = "!=, &&, (, *, **, +, -, ., /, <, <=, ==, >, >=, [, in, ||"
 
--- Parses a whole expression; raises json-e's errors.
-function M.parse(src)
-  local P = new_parser(src, 1)
+local function parse_all(P)
+  advance(P)
   local tree = parse(P, 1)
   if P.kind ~= nil then
     syntax_error("Found: " .. P.value .. " token, expected one of: " .. TRAILING)
@@ -393,17 +388,45 @@ function M.parse(src)
   return tree
 end
 
--- Parses the expression of "${...}" starting at byte `start` of src, up to
--- its closing "}". Returns the tree and the index of that "}".
-function M.parse_until_brace(src, start)
-  local P = new_parser(src, start)
+local function parse_braced(P)
+  advance(P)
   local tree = parse(P, 1)
   if P.kind == nil then
     syntax_error("unterminated ${..} expression")
   elseif P.kind ~= "}" then
     syntax_error("Found: " .. P.value .. " token, expected one of: " .. TRAILING)
   end
-  return tree, P.tstart
+  return tree
+end
+
+-- Runs a parse; a json-e error raised by it carries the number of tokens
+-- read (e.ntok), for the work it is charged.
+local function run(how, P)
+  local ok, tree = pcall(how, P)
+  if not ok then
+    if getmetatable(tree) == value.ERR_MT then
+      tree.ntok = P.ntok
+    end
+    error(tree, 0)
+  end
+  return tree
+end
+
+-- Parses a whole expression; returns the tree, nil and the number of
+-- tokens read, or raises json-e's errors.
+function M.parse(src)
+  local P = { src = src, base = 1, pos = 1, depth = 0, ntok = 0 }
+  local tree = run(parse_all, P)
+  return tree, nil, P.ntok
+end
+
+-- Parses the expression of "${...}" starting at byte `start` of src, up to
+-- its closing "}". Returns the tree, the index of that "}" and the number
+-- of tokens read.
+function M.parse_until_brace(src, start)
+  local P = { src = src, base = start, pos = start, depth = 0, ntok = 0 }
+  local tree = run(parse_braced, P)
+  return tree, P.tstart, P.ntok
 end
 
 return M

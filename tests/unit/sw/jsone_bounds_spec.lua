@@ -130,4 +130,78 @@ describe("sw.jsone bounds", function()
     end)
   end)
 
+  describe("expressions", function()
+    local parser = require("sw.jsone.parser")
+
+    -- a list literal of n ones: 2n + 1 tokens, n + 1 nodes
+    local function ones(n)
+      return "[" .. string.rep("1,", n - 1) .. "1]"
+    end
+
+    local function count_parses(f)
+      local real, calls = parser.parse, 0
+      parser.parse = function(...)
+        calls = calls + 1
+        return real(...)
+      end
+      local ok, err = pcall(f)
+      parser.parse = real
+      assert(ok, err)
+      return calls
+    end
+
+    it("are parsed once per render, however long", function()
+      local src = ones(5000) .. " "
+      local t = O({ ["$map"] = O({ ["$eval"] = "range(0, 20)" }),
+        ["each(x)"] = O({ ["$if"] = "x >= 0", ["then"] = O({ ["$eval"] = src }) }) })
+      local r
+      local calls = count_parses(function()
+        r = render(t)
+      end)
+      assert.equal(20, #r)
+      assert.equal(5000, #r[20])
+      -- src, "x >= 0" and "range(0, 20)" at most once each
+      assert.is_true(calls <= 3, calls .. " parses")
+      -- interpolated strings too
+      local plan = O({ ["$map"] = O({ ["$eval"] = "range(0, 20)" }),
+        ["each(x)"] = "${len(" .. src .. ")}" .. string.rep(" ", 5000) })
+      local real, calls2 = parser.parse_until_brace, 0
+      parser.parse_until_brace = function(...)
+        calls2 = calls2 + 1
+        return real(...)
+      end
+      local ok, err = pcall(render, plan)
+      parser.parse_until_brace = real
+      assert(ok, err)
+      assert.equal(1, calls2)
+    end)
+
+    it("charge parsing and evaluation to the render", function()
+      -- parsing: 8 units a token
+      local src = ones(5000)
+      assert.same({ nil, "TemplateError: render exceeded its work limit (50000)",
+        "TemplateError" }, { render(O({ ["$eval"] = src }), nil, { max_work = 50000 }) })
+      assert.equal(5000, #render(O({ ["$eval"] = src }), nil, { max_work = 100000 }))
+      -- evaluating: a unit a node beyond the fourth
+      local t = O({ ["$map"] = O({ ["$eval"] = "range(0, 1000)" }),
+        ["each(x)"] = O({ ["$eval"] = src }) })
+      assert.same({ nil, WORK, "TemplateError" }, { render(t) })
+      local s = O({ ["$map"] = O({ ["$eval"] = "range(0, 1000)" }),
+        ["each(x)"] = "${" .. src .. "[0]}" })
+      assert.same({ nil, WORK, "TemplateError" }, { render(s) })
+    end)
+
+    it("charge the same whatever earlier renders cached", function()
+      local seen = {}
+      for w = 1, 120 do
+        -- a source no render used before: the first render compiles it
+        local t = O({ ["$eval"] = "1 + 2 + 3 + " .. (100000 + w) })
+        local cold = { render(t, nil, { max_work = w }) }
+        local warm = { render(t, nil, { max_work = w }) }
+        assert.same(cold, warm, "max_work " .. w)
+        seen[cold[1] == nil and "fail" or "pass"] = true
+      end
+      assert.is_true(seen.fail and seen.pass)
+    end)
+  end)
 end)
