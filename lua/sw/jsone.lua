@@ -30,8 +30,14 @@ local expr, plan = interp.expr, interp.plan
 
 local TE = "TemplateError"
 
+-- opts.max_depth above this counts as this: each level takes Lua stack
+-- and a $let or each(...) scope (looked up through a chain of __index
+-- tables, which Lua cuts at 2000), and results nested deeper than
+-- value.MAX_DATA_DEPTH are refused anyway.
+M.MAX_DEPTH = value.MAX_DATA_DEPTH
+
 M.defaults = {
-  max_depth = 100, -- nesting of template arrays/objects/operators
+  max_depth = 100, -- nesting of template arrays/objects/operators (at most M.MAX_DEPTH)
   max_work = 2000000, -- work units: renders, calls, elements, visits
   max_string = 4 * 1024 * 1024, -- bytes in one string built by the template
   max_array = 1000000, -- elements in one array built by the template
@@ -901,7 +907,7 @@ function M.render(template, context, opts)
     exprs = {},
     plans = {},
     memo_bytes = 0,
-    max_depth = opt(opts, "max_depth"),
+    max_depth = math.min(opt(opts, "max_depth"), M.MAX_DEPTH),
     max_work = opt(opts, "max_work"),
     max_string = opt(opts, "max_string"),
     max_array = opt(opts, "max_array"),

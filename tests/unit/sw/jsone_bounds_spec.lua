@@ -204,4 +204,32 @@ describe("sw.jsone bounds", function()
       assert.is_true(seen.fail and seen.pass)
     end)
   end)
+
+  describe("template depth", function()
+    it("is capped, so deep templates give an error rather than overflow", function()
+      local arrays = 1
+      for _ = 1, 300000 do
+        arrays = A({ arrays })
+      end
+      local r, err, kind = render(arrays, nil, { max_depth = 1000000000 })
+      assert.is_nil(r)
+      assert.equal("TemplateError at template" .. string.rep("[0]", 1000)
+        .. ": template nested too deep (limit 1000)", err)
+      assert.equal("TemplateError", kind)
+      -- each $let adds a scope to the chain variables are looked up in
+      local lets = O({ ["$eval"] = "x + len([])" })
+      for _ = 1, 3000 do
+        lets = O({ ["$let"] = O({ x = 1 }), ["in"] = lets })
+      end
+      assert.same({ nil, "TemplateError: template nested too deep (limit 1000)",
+        "TemplateError" }, { render(lets, nil, { max_depth = 5000 }) })
+      -- up to the cap, the deepest template renders
+      local ok = O({ ["$eval"] = "x + len([])" })
+      for _ = 1, 998 do
+        ok = O({ ["$let"] = O({ x = 1 }), ["in"] = ok })
+      end
+      assert.equal(1, render(ok, nil, { max_depth = 5000 }))
+      assert.equal(1000, jsone.MAX_DEPTH)
+    end)
+  end)
 end)
