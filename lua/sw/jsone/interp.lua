@@ -259,8 +259,16 @@ local function index_or_slice(v, interval, a, b, S)
         b = 0
       end
     end
-    if type(a) == "number" and type(b) == "number" and a > b then
-      a = b
+    if type(b) == "number" then
+      if type(a) == "number" then
+        if a > b then
+          a = b
+        end
+      elseif is_integer(b) and value.to_number(a) > b then
+        -- json-e compares with JavaScript's coercion ("5" > 1, true > 0)
+        -- before checking for integers, so such a start becomes the end
+        a = b
+      end
     end
     if not is_integer(a) or not is_integer(b) then
       raise(IE, "cannot perform interval access with non-integers")

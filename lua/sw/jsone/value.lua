@@ -641,6 +641,72 @@ local function too_deep(kindname)
   raise(kindname, "value nested too deep (limit " .. MAX_DATA_DEPTH .. ")")
 end
 
+-- Number(v) as JavaScript computes it ------------------------------------
+
+-- JavaScript's StringToNumber: surrounding whitespace, decimal literals
+-- with an optional sign and exponent, Infinity, 0x/0o/0b integers; "" is 0,
+-- anything else NaN.
+local RADIX = { x = 16, X = 16, o = 8, O = 8, b = 2, B = 2 }
+local RADIX_DIGITS = { [16] = "^%x+$", [8] = "^[0-7]+$", [2] = "^[01]+$" }
+
+local function string_to_number(s)
+  s = rstrip(sub(s, skip_ws(s, 1)))
+  if s == "" then
+    return 0
+  end
+  local sign, body = match(s, "^([+-]?)(.*)$")
+  local v
+  if body == "Infinity" then
+    v = huge
+  elseif find(body, "^%d+%.?%d*$") or find(body, "^%.%d+$")
+    or find(body, "^%d+%.?%d*[eE][+-]?%d+$") or find(body, "^%.%d+[eE][+-]?%d+$") then
+    v = tonumber(body) + 0.0
+  elseif sign == "" then
+    local base = RADIX[sub(body, 2, 2)]
+    local digits = sub(body, 3)
+    if sub(body, 1, 1) ~= "0" or not base or not find(digits, RADIX_DIGITS[base]) then
+      return 0 / 0
+    end
+    v = 0.0
+    for i = 1, #digits do
+      v = v * base + tonumber(sub(digits, i, i), 16)
+    end
+    return v
+  else
+    return 0 / 0
+  end
+  return sign == "-" and -v or v
+end
+
+-- to_number(v): Number(v) for a json-e value. An array is converted
+-- through its String(), so only [] (0) and one-element arrays can be
+-- numbers; objects and functions are NaN.
+function M.to_number(v)
+  local depth = 0
+  while true do
+    local t = type(v)
+    if t == "number" then
+      return v
+    elseif t == "string" then
+      return string_to_number(v)
+    elseif v == null then
+      return 0
+    elseif t == "boolean" then
+      -- String([true]) is "true"
+      return depth == 0 and (v and 1 or 0) or 0 / 0
+    elseif t ~= "table" or not is_array(v) or #v > 1 then
+      return 0 / 0
+    elseif #v == 0 then
+      return 0
+    end
+    depth = depth + 1
+    if depth > MAX_DATA_DEPTH then
+      too_deep("InterpreterError")
+    end
+    v = v[1]
+  end
+end
+
 -- json-e equality: deep for arrays and objects, identity for functions.
 local function equal(a, b, S, depth)
   local ta, tb = type(a), type(b)

@@ -232,4 +232,42 @@ describe("sw.jsone bounds", function()
       assert.equal(1000, jsone.MAX_DEPTH)
     end)
   end)
+
+  describe("slices", function()
+    it("clamp the start to the end with JavaScript's coercion, as json-e", function()
+      -- results of json-e 4.8.4 for each expression
+      local IE = "InterpreterError: cannot perform interval access with non-integers"
+      local cases = {
+        { "[][true:]", A({}) }, { '[1,2,3]["5":1]', A({}) }, { '"abc"["5":1]', "" },
+        { '"h\u{E9}llo"["9":2]', "" }, { "[1,2,3][true:0]", A({}) },
+        { '[1,2,3]["2":1]', A({}) }, { "[1,2,3][[5]:1]", A({}) }, { "[1,2,3][[[5]]:1]", A({}) },
+        { '[1,2,3][["3"]:1]', A({}) }, { '[1,2,3]["0x10":2]', A({}) },
+        { '[1,2,3][" 7 ":2]', A({}) }, { '[1,2,3]["Infinity":1]', A({}) },
+        { '[1,2,3]["1e3":1]', A({}) }, { '[1,2,3][".5":0]', A({}) }, { '[1,2,3]["5.":1]', A({}) },
+        { '[1,2,3]["0b11":2]', A({}) }, { '[1,2,3]["0o7":2]', A({}) },
+        { '[1,2,3]["+5":0]', A({}) }, { '[1,2,3]["0X1f":0]', A({}) },
+        { '[1,2,3]["5":-1]', A({}) }, { '[1,2,3]["5":]', A({}) },
+        { "[1,2,3][true:1]", IE }, { '[1,2,3]["1":1]', IE }, { "[1,2,3][[5,1]:1]", IE },
+        { "[1,2,3][[]:0]", IE }, { "[1,2,3][[null]:0]", IE }, { "[1,2,3][null:0]", IE },
+        { '[1,2,3]["-5":0]', IE }, { '[1,2,3]["abc":0]', IE }, { "[1,2,3][{}:0]", IE },
+        { '[1,2,3]["-Infinity":1]', IE }, { '[1,2,3]["-0x10":0]', IE },
+        { '[1,2,3]["1_0":0]', IE }, { '[1,2,3]["":0]', IE }, { '[1,2,3]["5":1.5]', IE },
+        { '[1,2,3][5:"1"]', IE }, { '[1,2,3]["5":"1"]', IE }, { "[1,2,3][[true]:0]", IE },
+        { "[1,2,3][min:0]", IE }, { '[1,2,3]["5e":0]', IE },
+        { '[1,2,3]["5"]', "InterpreterError: should only use integers to access arrays or strings" },
+        { "[1,2,3][true]", "InterpreterError: should only use integers to access arrays or strings" },
+      }
+      for _, c in ipairs(cases) do
+        local src = c[1]
+        local r, err = eval(src)
+        if type(c[2]) == "string" and c[2]:find("^InterpreterError") then
+          assert.is_nil(r, src)
+          assert.equal(c[2], err, src)
+        else
+          assert.is_nil(err, src)
+          assert.same(c[2], r, src)
+        end
+      end
+    end)
+  end)
 end)
