@@ -702,12 +702,18 @@ local SORT_TYPE = "$sorted values to be sorted must have the same type"
 ops["$sort"] = function(t, ctx, S)
   local v = operand(S, t, ctx, "$sort", is_array, SORT_TYPE)
   local n = #v
+  if n == 0 then
+    -- json-e evaluates by(x) for each element only
+    return setmetatable({}, array_mt)
+  end
   local key = other_key(S, t, "$sort")
   local ids = key and match_call(key, 1, "by", 1, 1)
   local tags = {}
   if ids then
     local src = t[key]
-    if type(src) ~= "string" then
+    if is_array(src) then
+      interp.raise_array_expr(src, S)
+    elseif type(src) ~= "string" then
       raise(TE, "$sort by(" .. ids[1] .. ") must be given a string expression")
     end
     local f = expr(src, S)
@@ -727,9 +733,6 @@ ops["$sort"] = function(t, ctx, S)
       end
       tags[i] = e
     end
-  end
-  if n == 0 then
-    return setmetatable({}, array_mt)
   end
   local ty = type(tags[1])
   if ty ~= "number" and ty ~= "string" then

@@ -421,17 +421,18 @@ end
 
 -- Caches and work -----------------------------------------------------------
 
--- Parsing and compiling cost about 2 microseconds a token, so each is
--- charged PARSE_WORK units a token; a render keeps what it compiled (up to
--- MEMO_BYTES of sources), so that a source is parsed and charged once per
--- render however often it is evaluated, and the charge does not depend on
--- what earlier renders left in the shared caches. Evaluating an
--- expression costs a unit per node of its tree beyond the fourth (small
--- ones are paid for by the template node holding them). The shared caches
--- keep up to MAX_CACHED compiled sources of up to MAX_CACHED_LEN bytes
--- each and CACHED_BYTES in all (a compiled tree takes up to ~400 bytes per
--- byte of source).
-local PARSE_WORK = 8
+-- Parsing and compiling are charged as the parser reads each token
+-- (parser.PARSE_WORK units a token). A render keeps what it compiled (up
+-- to MEMO_BYTES of sources), so that a source is parsed and charged once
+-- per render however often it is evaluated; a source found in the shared
+-- caches is charged as if parsed, so that the outcome of a render does not
+-- depend on what earlier renders left there. Evaluating an expression
+-- costs a unit per node of its tree beyond the fourth (small ones are paid
+-- for by the template node holding them). The shared caches keep up to
+-- MAX_CACHED compiled sources of up to MAX_CACHED_LEN bytes each and
+-- CACHED_BYTES in all (a compiled tree takes up to ~400 bytes per byte of
+-- source).
+local PARSE_WORK = parser.PARSE_WORK
 local FREE_NODES = 4
 local MEMO_BYTES = 256 * 1024
 local MAX_CACHED = 4096
@@ -457,13 +458,13 @@ local function weighed(f, n)
   end
 end
 
--- Parses with fn(...) and compiles: returns the compiled function (nil and
--- the error if the source does not parse), fn's second result and the
--- work of parsing.
-local function parse_compile(fn, ...)
+-- Parses with fn(..., S) and compiles: returns the compiled function (nil
+-- and the error if the source does not parse), fn's second result and the
+-- work of parsing. Running out of work while parsing raises.
+local function parse_compile(S, fn, ...)
   local ok, tree, extra, ntok = pcall(fn, ...)
   if not ok then
-    if getmetatable(tree) ~= value.ERR_MT then
+    if getmetatable(tree) ~= value.ERR_MT or S.work < 0 then
       error(tree, 0)
     end
     return nil, tree, PARSE_WORK * (tree.ntok or 1)
@@ -473,10 +474,12 @@ local function parse_compile(fn, ...)
   return weighed(f, nodes), extra, PARSE_WORK * ntok
 end
 
--- Charges the work of compiling `src` (entry.work) the first time a render
--- uses it and keeps entry.v for the rest of the render when there is room.
-local function use(S, memo, src, entry)
-  charge(S, entry.work)
+-- Keeps entry.v for the rest of the render when there is room; charges
+-- the work of compiling `src` (entry.work) unless it was just compiled.
+local function use(S, memo, src, entry, compiled)
+  if not compiled then
+    charge(S, entry.work)
+  end
   local size = S.memo_bytes + #src
   if size <= MEMO_BYTES then
     S.memo_bytes = size
@@ -495,9 +498,10 @@ function M.expr(src, S)
     return f
   end
   local entry = exprs[src]
-  if not entry then
+  local compiled = not entry
+  if compiled then
     local err, work
-    f, err, work = parse_compile(parser.parse, src)
+    f, err, work = parse_compile(S, parser.parse, src, S)
     entry = { v = f or raiser(err), work = work }
     local n = #src
     if n <= MAX_CACHED_LEN then
@@ -508,7 +512,26 @@ function M.expr(src, S)
       exprs[src] = entry
     end
   end
-  return use(S, memo, src, entry)
+  return use(S, memo, src, entry, compiled)
+end
+
+-- Raises the error json-e gives for a by(x) expression that is an array
+-- (see parser.parse_array); nothing is cached.
+function M.raise_array_expr(list, S)
+  local parts, starts, pos = {}, {}, 1
+  for i = 1, #list do
+    local part = value.join_str(list[i], S, 0)
+    starts[i] = pos
+    pos = pos + #part + 1
+    if pos - 2 > S.max_string then
+      raise("TemplateError", "string longer than the string limit (" .. S.max_string .. " bytes)")
+    end
+    parts[i] = part
+  end
+  local str = concat(parts, ",")
+  charge_bytes(S, #str)
+  parser.parse_array(str, starts, #list, S)
+  error("sw.jsone: an array parsed as an expression")
 end
 
 -- The interpolation plan of a string holding "${": an array of literal
@@ -547,7 +570,7 @@ function M.plan(s, S)
       lit[#lit + 1] = "${"
       pos = i + 3
     else
-      local f, close, w = parse_compile(parser.parse_until_brace, s, i + 2)
+      local f, close, w = parse_compile(S, parser.parse_until_brace, s, i + 2, S)
       work = work + w
       flush()
       n = n + 1
@@ -561,6 +584,7 @@ function M.plan(s, S)
   end
   flush()
   p.n = n
+  charge_bytes(S, #s)
   entry = { v = p, work = work + (#s >> 6) }
   local len = #s
   if len <= MAX_CACHED_LEN then
@@ -570,7 +594,7 @@ function M.plan(s, S)
     end
     plans[s] = entry
   end
-  return use(S, memo, s, entry)
+  return use(S, memo, s, entry, true)
 end
 
 return M

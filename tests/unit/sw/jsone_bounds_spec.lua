@@ -270,4 +270,54 @@ describe("sw.jsone bounds", function()
       end
     end)
   end)
+
+  describe("$sort by(x)", function()
+    local function sort(values, by)
+      return render(O({ ["$sort"] = values, ["by(x)"] = by }))
+    end
+
+    it("is not looked at for an empty array", function()
+      for _, by in ipairs({ 1, true, json.null, A({ "x" }), O({}), "1 +" }) do
+        assert.same(A({}), sort(A({}), by))
+      end
+      assert.same(O({ a = A({ A({}) }) }),
+        render(O({ a = A({ O({ ["$sort"] = A({}), ["by(x)"] = 1 }) }) })))
+    end)
+
+    it("gives json-e's SyntaxError for an array", function()
+      -- json-e tokenizes the array itself: each token is matched against
+      -- String() of the elements from an offset on, which then moves by as
+      -- many elements as the token has characters (messages of json-e 4.8.4)
+      local trailing = "Found: y token, expected one of: !=, &&, (, *, **, +, -, ., /, <, <=, "
+        .. "==, >, >=, [, in, ||"
+      local cases = {
+        { A({}), "Unexpected input for '' at ''" },
+        { A({ "x" }), "Unexpected input for 'x' at ''" },
+        { A({ "x", "y" }), trailing },
+        { A({ "ab", "c" }), "Unexpected input for 'ab,c' at ''" },
+        { A({ " ", "x" }), "Unexpected input for ' ,x' at ''" },
+        { A({ "x", "+", "1", json.null }), "Unexpected input for 'x,+,1,' at ''" },
+        { A({ "[1", json.null, "2]" }), "Found: , token, expected one of: !, (, +, -, [, false, "
+          .. "identifier, null, number, string, true, {" },
+        { A({ "\u{A0}x" }), "Unexpected input for '\u{A0}x' at ''" },
+        { A({ "'\u{1F600}'", "+", "x" }), "Unexpected input for ''\u{1F600}',+,x' at ''" },
+        { A({ A({ 1, 2 }), "+" }), "Unexpected input for '1,2,+' at ''" },
+        { A({ O({}) }), "Unexpected input for '[object Object]' at ''" },
+        { A({ true, "x" }), "Unexpected input for 'true,x' at ''" },
+        { A({ "x", "*", "(" }), "Unexpected input for 'x,*,(' at ''" },
+      }
+      for _, c in ipairs(cases) do
+        local what = json.encode(c[1])
+        assert.same({ nil, "SyntaxError: " .. c[2], "SyntaxError" }, { sort(A({ 2, 1 }), c[1]) },
+          what)
+      end
+    end)
+
+    it("refuses other non-strings, where json-e crashes", function()
+      for _, by in ipairs({ 1, true, json.null, O({}) }) do
+        assert.same({ nil, "TemplateError: $sort by(x) must be given a string expression",
+          "TemplateError" }, { sort(A({ 2, 1 }), by) })
+      end
+    end)
+  end)
 end)
