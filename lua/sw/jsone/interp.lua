@@ -264,7 +264,7 @@ local function index_or_slice(v, interval, a, b, S)
         if a > b then
           a = b
         end
-      elseif is_integer(b) and value.to_number(a) > b then
+      elseif is_integer(b) and value.to_number(S, a) > b then
         -- json-e compares with JavaScript's coercion ("5" > 1, true > 0)
         -- before checking for integers, so such a start becomes the end
         a = b
@@ -529,6 +529,7 @@ function M.raise_array_expr(list, S)
     parts[i] = part
   end
   local str = concat(parts, ",")
+  charge(S, #list)
   charge_bytes(S, #str)
   parser.parse_array(str, starts, #list, S)
   error("sw.jsone: an array parsed as an expression")

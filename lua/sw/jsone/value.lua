@@ -703,16 +703,17 @@ local function string_to_number(s)
   return sign == "-" and -v or v
 end
 
--- to_number(v): Number(v) for a json-e value. An array is converted
--- through its String(), so only [] (0) and one-element arrays can be
--- numbers; objects and functions are NaN.
-function M.to_number(v)
+-- to_number(S, v): Number(v) for a json-e value, charged to the render.
+-- An array is converted through its String(), so only [] (0) and
+-- one-element arrays can be numbers; objects and functions are NaN.
+function M.to_number(S, v)
   local depth = 0
   while true do
     local t = type(v)
     if t == "number" then
       return v
     elseif t == "string" then
+      charge_bytes(S, 32 * #v)
       return string_to_number(v)
     elseif v == null then
       return 0

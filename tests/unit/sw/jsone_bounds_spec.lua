@@ -269,6 +269,14 @@ describe("sw.jsone bounds", function()
         end
       end
     end)
+
+    it("charge converting a long string start", function()
+      local t = O({ ["$map"] = O({ ["$eval"] = "range(0, 1000)" }),
+        ["each(x)"] = O({ ["$eval"] = "[1, 2, 3][t:1]" }) })
+      local ctx = O({ t = string.rep(" ", 64 * 1024) .. "5" })
+      assert.same({ nil, WORK, "TemplateError" }, { render(t, ctx) })
+      assert.same(A({}), eval("[1, 2, 3][t:1]", ctx))
+    end)
   end)
 
   describe("$sort by(x)", function()
@@ -311,6 +319,20 @@ describe("sw.jsone bounds", function()
         assert.same({ nil, "SyntaxError: " .. c[2], "SyntaxError" }, { sort(A({ 2, 1 }), c[1]) },
           what)
       end
+    end)
+
+    it("charges tokenizing an array", function()
+      local by = { "[" }
+      for i = 2, 199999, 2 do
+        by[i], by[i + 1] = "1", json.null
+      end
+      by[#by + 1] = "]"
+      local t = O({ ["$sort"] = A({ 2, 1 }), ["by(x)"] = A(by) })
+      assert.same({ nil, "TemplateError: render exceeded its work limit (100000)",
+        "TemplateError" }, { render(t, nil, { max_work = 100000 }) })
+      local r, err = render(t)
+      assert.is_nil(r)
+      assert.truthy(err:find("^SyntaxError: Unexpected input for '%[,1,,1,"), err:sub(1, 80))
     end)
 
     it("refuses other non-strings, where json-e crashes", function()
