@@ -48,13 +48,45 @@ local render
 -- Scopes -------------------------------------------------------------------
 
 -- A scope is a table of variables whose metatable's __index is the parent
--- scope; the root is the table of builtins.
+-- scope (and whose depth is the metatable's `depth`); the root is the
+-- table of builtins (depth 0), then the context (depth 1). A lookup walks
+-- the chain, so a parent deeper than FLAT_DEPTH is replaced by a copy of
+-- the variables its chain adds to the context's (made once per parent and
+-- charged), which keeps every lookup within FLAT_DEPTH + 2 tables however
+-- deep the template nests $let and each(...).
+local FLAT_DEPTH = 32
 local scope_mts = setmetatable({}, { __mode = "k" })
 
-local function child_scope(parent, vars)
+local function flatten(scope, S)
+  local chain, n = {}, 0
+  local mt = getmetatable(scope)
+  while mt.depth > 1 do
+    n = n + 1
+    chain[n] = scope
+    scope = mt.__index
+    mt = getmetatable(scope)
+  end
+  local flat, copied = {}, 0
+  for i = n, 1, -1 do
+    for k, v in next, chain[i] do
+      flat[k] = v
+      copied = copied + 1
+    end
+  end
+  charge(S, copied)
+  return setmetatable(flat, { __index = scope, depth = 2 })
+end
+
+local function child_scope(parent, vars, S)
   local mt = scope_mts[parent]
   if not mt then
-    mt = { __index = parent }
+    local up, pmt = parent, getmetatable(parent)
+    local depth = pmt and pmt.depth or 0
+    if depth > FLAT_DEPTH then
+      up = flatten(parent, S)
+      depth = 2
+    end
+    mt = { __index = up, depth = depth + 1 }
     scope_mts[parent] = mt
   end
   return setmetatable(vars, mt)
@@ -479,7 +511,7 @@ ops["$let"] = function(t, ctx, S)
   if body == nil or body == null then
     raise(TE, "$let operator requires an `in` clause")
   end
-  return render(body, child_scope(ctx, vars), S)
+  return render(body, child_scope(ctx, vars, S), S)
 end
 
 -- The start of $map, $reduce and $find: checks the keys, renders the
@@ -520,7 +552,7 @@ ops["$map"] = function(t, ctx, S)
       else
         vars = { [x] = setmetatable({ key = k, val = v[k] }, object_mt) }
       end
-      local r = render(each, child_scope(ctx, vars), S)
+      local r = render(each, child_scope(ctx, vars, S), S)
       if not is_object(r) then
         raise(TE, "$map on objects expects each(" .. x .. ") to evaluate to an object")
       end
@@ -537,7 +569,7 @@ ops["$map"] = function(t, ctx, S)
     if i then
       vars[i] = j - 1
     end
-    local r = render(each, child_scope(ctx, vars), S)
+    local r = render(each, child_scope(ctx, vars, S), S)
     if r ~= DELETE then
       m = m + 1
       out[m] = r
@@ -559,7 +591,7 @@ ops["$reduce"] = function(t, ctx, S)
     if i then
       vars[i] = j - 1
     end
-    local r = render(each, child_scope(ctx, vars), S)
+    local r = render(each, child_scope(ctx, vars, S), S)
     if r ~= DELETE then
       acc = r
     end
@@ -579,7 +611,7 @@ ops["$find"] = function(t, ctx, S)
     if i then
       vars[i] = j - 1
     end
-    local scope = child_scope(ctx, vars)
+    local scope = child_scope(ctx, vars, S)
     charge(S, 1)
     -- json-e's callback also interpolates the expression text and needs
     -- that to be non-empty
@@ -718,7 +750,7 @@ ops["$sort"] = function(t, ctx, S)
     end
     local f = expr(src, S)
     local vars = {}
-    local scope = child_scope(ctx, vars)
+    local scope = child_scope(ctx, vars, S)
     local x = ids[1]
     for i = 1, n do
       vars[x] = v[i]
@@ -931,7 +963,7 @@ function M.render(template, context, opts)
     if vars.now == nil then
       vars.now = time.now_iso()
     end
-    local scope = child_scope(builtins.scope, vars)
+    local scope = child_scope(builtins.scope, vars, S)
     local r = render(template, scope, S)
     if r == DELETE then
       return null

@@ -231,6 +231,22 @@ describe("sw.jsone bounds", function()
       assert.equal(1, render(ok, nil, { max_depth = 5000 }))
       assert.equal(1000, jsone.MAX_DEPTH)
     end)
+
+    it("keeps every variable in sight through deep scopes", function()
+      -- 300 nested $let, each binding v<i> and rebinding x, around a $map
+      -- whose each(...) sees them all, the context and the builtins
+      local inner = O({ ["$map"] = O({ ["$eval"] = "range(0, 3)" }), ["each(i)"] = O({
+        ["$eval"] = "[x, i, v1, v150, v300, len(c), defined('v299'), defined('nope')]" }) })
+      local t = inner
+      for i = 300, 1, -1 do
+        t = O({ ["$let"] = O({ x = i, ["v" .. i] = i * 10 }), ["in"] = t })
+      end
+      local r, err = render(t, O({ c = "ctx", x = 0 }), { max_depth = 1000 })
+      assert.is_nil(err)
+      for i = 0, 2 do
+        assert.same(A({ 300, i, 10, 1500, 3000, 3, true, false }), r[i + 1])
+      end
+    end)
   end)
 
   describe("slices", function()
