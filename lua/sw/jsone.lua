@@ -30,8 +30,14 @@ local expr, plan = interp.expr, interp.plan
 
 local TE = "TemplateError"
 
+-- opts.max_depth above this counts as this: each level takes Lua stack
+-- and a $let or each(...) scope (looked up through a chain of __index
+-- tables, which Lua cuts at 2000), and results nested deeper than
+-- value.MAX_DATA_DEPTH are refused anyway.
+M.MAX_DEPTH = value.MAX_DATA_DEPTH
+
 M.defaults = {
-  max_depth = 100, -- nesting of template arrays/objects/operators
+  max_depth = 100, -- nesting of template arrays/objects/operators (at most M.MAX_DEPTH)
   max_work = 2000000, -- work units: renders, calls, elements, visits
   max_string = 4 * 1024 * 1024, -- bytes in one string built by the template
   max_array = 1000000, -- elements in one array built by the template
@@ -42,13 +48,45 @@ local render
 -- Scopes -------------------------------------------------------------------
 
 -- A scope is a table of variables whose metatable's __index is the parent
--- scope; the root is the table of builtins.
+-- scope (and whose depth is the metatable's `depth`); the root is the
+-- table of builtins (depth 0), then the context (depth 1). A lookup walks
+-- the chain, so a parent deeper than FLAT_DEPTH is replaced by a copy of
+-- the variables its chain adds to the context's (made once per parent and
+-- charged), which keeps every lookup within FLAT_DEPTH + 2 tables however
+-- deep the template nests $let and each(...).
+local FLAT_DEPTH = 32
 local scope_mts = setmetatable({}, { __mode = "k" })
 
-local function child_scope(parent, vars)
+local function flatten(scope, S)
+  local chain, n = {}, 0
+  local mt = getmetatable(scope)
+  while mt.depth > 1 do
+    n = n + 1
+    chain[n] = scope
+    scope = mt.__index
+    mt = getmetatable(scope)
+  end
+  local flat, copied = {}, 0
+  for i = n, 1, -1 do
+    for k, v in next, chain[i] do
+      flat[k] = v
+      copied = copied + 1
+    end
+  end
+  charge(S, copied)
+  return setmetatable(flat, { __index = scope, depth = 2 })
+end
+
+local function child_scope(parent, vars, S)
   local mt = scope_mts[parent]
   if not mt then
-    mt = { __index = parent }
+    local up, pmt = parent, getmetatable(parent)
+    local depth = pmt and pmt.depth or 0
+    if depth > FLAT_DEPTH then
+      up = flatten(parent, S)
+      depth = 2
+    end
+    mt = { __index = up, depth = depth + 1 }
     scope_mts[parent] = mt
   end
   return setmetatable(vars, mt)
@@ -102,7 +140,7 @@ local function piece(part, ctx, S)
 end
 
 local function interpolate(s, ctx, S)
-  local p = plan(s)
+  local p = plan(s, S)
   local n = p.n
   if n == 1 then
     local part = p[1]
@@ -345,7 +383,7 @@ ops["$eval"] = function(t, ctx, S)
   if type(src) ~= "string" then
     raise(TE, "$eval must be given a string expression")
   end
-  local v = expr(src)(ctx, S)
+  local v = expr(src, S)(ctx, S)
   if math_type(v) == "float" then
     return tointeger(v) or v
   end
@@ -420,7 +458,7 @@ ops["$if"] = function(t, ctx, S)
   if type(cond) ~= "string" then
     raise(TE, "$if can evaluate string expressions only")
   end
-  if truthy(expr(cond)(ctx, S)) then
+  if truthy(expr(cond, S)(ctx, S)) then
     if t["$then"] ~= nil then
       raise(TE, "$if Syntax error: $then: should be spelled then: (no $)")
     end
@@ -473,7 +511,7 @@ ops["$let"] = function(t, ctx, S)
   if body == nil or body == null then
     raise(TE, "$let operator requires an `in` clause")
   end
-  return render(body, child_scope(ctx, vars), S)
+  return render(body, child_scope(ctx, vars, S), S)
 end
 
 -- The start of $map, $reduce and $find: checks the keys, renders the
@@ -514,7 +552,7 @@ ops["$map"] = function(t, ctx, S)
       else
         vars = { [x] = setmetatable({ key = k, val = v[k] }, object_mt) }
       end
-      local r = render(each, child_scope(ctx, vars), S)
+      local r = render(each, child_scope(ctx, vars, S), S)
       if not is_object(r) then
         raise(TE, "$map on objects expects each(" .. x .. ") to evaluate to an object")
       end
@@ -531,7 +569,7 @@ ops["$map"] = function(t, ctx, S)
     if i then
       vars[i] = j - 1
     end
-    local r = render(each, child_scope(ctx, vars), S)
+    local r = render(each, child_scope(ctx, vars, S), S)
     if r ~= DELETE then
       m = m + 1
       out[m] = r
@@ -553,7 +591,7 @@ ops["$reduce"] = function(t, ctx, S)
     if i then
       vars[i] = j - 1
     end
-    local r = render(each, child_scope(ctx, vars), S)
+    local r = render(each, child_scope(ctx, vars, S), S)
     if r ~= DELETE then
       acc = r
     end
@@ -567,13 +605,13 @@ ops["$find"] = function(t, ctx, S)
     raise(TE, "each can evaluate string expressions only")
   end
   local x, i = ids[1], ids[2]
-  local f = expr(each)
+  local f = expr(each, S)
   for j = 1, #v do
     local vars = { [x] = v[j] }
     if i then
       vars[i] = j - 1
     end
-    local scope = child_scope(ctx, vars)
+    local scope = child_scope(ctx, vars, S)
     charge(S, 1)
     -- json-e's callback also interpolates the expression text and needs
     -- that to be non-empty
@@ -596,7 +634,7 @@ local function truthy_conditions(op, t, ctx, S, skip)
   local keys, n = value.sorted_keys(conds)
   for j = 1, n do
     local c = keys[j]
-    if c ~= skip and truthy(expr(c)(ctx, S)) then
+    if c ~= skip and truthy(expr(c, S)(ctx, S)) then
       m = m + 1
       out[m] = render(conds[c], ctx, S)
     end
@@ -696,17 +734,23 @@ local SORT_TYPE = "$sorted values to be sorted must have the same type"
 ops["$sort"] = function(t, ctx, S)
   local v = operand(S, t, ctx, "$sort", is_array, SORT_TYPE)
   local n = #v
+  if n == 0 then
+    -- json-e evaluates by(x) for each element only
+    return setmetatable({}, array_mt)
+  end
   local key = other_key(S, t, "$sort")
   local ids = key and match_call(key, 1, "by", 1, 1)
   local tags = {}
   if ids then
     local src = t[key]
-    if type(src) ~= "string" then
+    if is_array(src) then
+      interp.raise_array_expr(src, S)
+    elseif type(src) ~= "string" then
       raise(TE, "$sort by(" .. ids[1] .. ") must be given a string expression")
     end
-    local f = expr(src)
+    local f = expr(src, S)
     local vars = {}
-    local scope = child_scope(ctx, vars)
+    local scope = child_scope(ctx, vars, S)
     local x = ids[1]
     for i = 1, n do
       vars[x] = v[i]
@@ -721,9 +765,6 @@ ops["$sort"] = function(t, ctx, S)
       end
       tags[i] = e
     end
-  end
-  if n == 0 then
-    return setmetatable({}, array_mt)
   end
   local ty = type(tags[1])
   if ty ~= "number" and ty ~= "string" then
@@ -898,7 +939,10 @@ function M.render(template, context, opts)
     path = {},
     keys = {},
     text = {},
-    max_depth = opt(opts, "max_depth"),
+    exprs = {},
+    plans = {},
+    memo_bytes = 0,
+    max_depth = math.min(opt(opts, "max_depth"), M.MAX_DEPTH),
     max_work = opt(opts, "max_work"),
     max_string = opt(opts, "max_string"),
     max_array = opt(opts, "max_array"),
@@ -919,7 +963,7 @@ function M.render(template, context, opts)
     if vars.now == nil then
       vars.now = time.now_iso()
     end
-    local scope = child_scope(builtins.scope, vars)
+    local scope = child_scope(builtins.scope, vars, S)
     local r = render(template, scope, S)
     if r == DELETE then
       return null

@@ -396,8 +396,9 @@ define("split", {
       out, n = value.chars(s)
     else
       local i = 1
+      local search = value.searcher(S, s, sep)
       while true do
-        local j, e = find(s, sep, i, true)
+        local j, e = search(i)
         n = n + 1
         if n > S.max_array then
           too_long()

@@ -1,7 +1,8 @@
 -- sw.jsone.interp: evaluates json-e expressions. Each parsed expression is
 -- compiled once into a tree of Lua closures f(ctx, S) (ctx: the scope
--- table, looked up through __index chains; S: the render state) and kept
--- in a bounded cache keyed by its source text, shared by all renders.
+-- table, looked up through __index chains; S: the render state), kept for
+-- the render and in bounded caches keyed by its source text, shared by
+-- all renders. Parsing and evaluating are charged to the render's work.
 local value = require("sw.jsone.value")
 local parser = require("sw.jsone.parser")
 local builtins = require("sw.jsone.builtins")
@@ -22,6 +23,9 @@ local is_builtin = builtins.is_builtin
 local IE = "InterpreterError"
 
 local compile
+
+-- Nodes compiled since the counter was last reset (by parse_compile).
+local nodes = 0
 
 local function expectation(op, what)
   raise(IE, op .. " expects " .. what)
@@ -193,8 +197,7 @@ local function compile_binary(n)
         if type(a) ~= "string" then
           expectation("Infix: in-string", "string on left side")
         end
-        charge_bytes(S, #b * (#a < 64 and 1 or 16))
-        return find(b, a, 1, true) ~= nil
+        return value.searcher(S, b, a)(1) ~= nil
       elseif not is_array(b) then
         expectation("Infix: in", "Array, string, or object on right side")
       end
@@ -256,8 +259,16 @@ local function index_or_slice(v, interval, a, b, S)
         b = 0
       end
     end
-    if type(a) == "number" and type(b) == "number" and a > b then
-      a = b
+    if type(b) == "number" then
+      if type(a) == "number" then
+        if a > b then
+          a = b
+        end
+      elseif is_integer(b) and value.to_number(S, a) > b then
+        -- json-e compares with JavaScript's coercion ("5" > 1, true > 0)
+        -- before checking for integers, so such a start becomes the end
+        a = b
+      end
     end
     if not is_integer(a) or not is_integer(b) then
       raise(IE, "cannot perform interval access with non-integers")
@@ -296,6 +307,7 @@ end
 local EXPECTED = "!, (, +, -, [, false, identifier, null, number, string, true, {"
 
 function compile(n)
+  nodes = nodes + 1
   local t = n.t
   if t == "lit" then
     local v = n.v
@@ -407,12 +419,27 @@ function compile(n)
   error("unknown node " .. tostring(t))
 end
 
--- Caches ------------------------------------------------------------------
+-- Caches and work -----------------------------------------------------------
 
+-- Parsing and compiling are charged as the parser reads each token
+-- (parser.PARSE_WORK units a token). A render keeps what it compiled (up
+-- to MEMO_BYTES of sources), so that a source is parsed and charged once
+-- per render however often it is evaluated; a source found in the shared
+-- caches is charged as if parsed, so that the outcome of a render does not
+-- depend on what earlier renders left there. Evaluating an expression
+-- costs a unit per node of its tree beyond the fourth (small ones are paid
+-- for by the template node holding them). The shared caches keep up to
+-- MAX_CACHED compiled sources of up to MAX_CACHED_LEN bytes each and
+-- CACHED_BYTES in all (a compiled tree takes up to ~400 bytes per byte of
+-- source).
+local PARSE_WORK = parser.PARSE_WORK
+local FREE_NODES = 4
+local MEMO_BYTES = 256 * 1024
 local MAX_CACHED = 4096
 local MAX_CACHED_LEN = 4096
-local exprs, nexprs = {}, 0
-local plans, nplans = {}, 0
+local CACHED_BYTES = 256 * 1024
+local exprs, nexprs, exprs_bytes = {}, 0, 0
+local plans, nplans, plans_bytes = {}, 0, 0
 
 local function raiser(err)
   return function()
@@ -420,50 +447,110 @@ local function raiser(err)
   end
 end
 
-local function parse_compile(fn, ...)
-  local ok, tree, extra = pcall(fn, ...)
+local function weighed(f, n)
+  local w = n - FREE_NODES
+  if w <= 0 then
+    return f
+  end
+  return function(ctx, S)
+    charge(S, w)
+    return f(ctx, S)
+  end
+end
+
+-- Parses with fn(..., S) and compiles: returns the compiled function (nil
+-- and the error if the source does not parse), fn's second result and the
+-- work of parsing. Running out of work while parsing raises.
+local function parse_compile(S, fn, ...)
+  local ok, tree, extra, ntok = pcall(fn, ...)
   if not ok then
-    if getmetatable(tree) ~= value.ERR_MT then
+    if getmetatable(tree) ~= value.ERR_MT or S.work < 0 then
       error(tree, 0)
     end
-    return nil, tree
+    return nil, tree, PARSE_WORK * (tree.ntok or 1)
   end
-  return compile(tree), extra
+  nodes = 0
+  local f = compile(tree)
+  return weighed(f, nodes), extra, PARSE_WORK * ntok
+end
+
+-- Keeps entry.v for the rest of the render when there is room; charges
+-- the work of compiling `src` (entry.work) unless it was just compiled.
+local function use(S, memo, src, entry, compiled)
+  if not compiled then
+    charge(S, entry.work)
+  end
+  local size = S.memo_bytes + #src
+  if size <= MEMO_BYTES then
+    S.memo_bytes = size
+    memo[src] = entry.v
+  end
+  return entry.v
 end
 
 -- The compiled form of a whole expression (for $eval, $if, ...): a
 -- function(ctx, S); a source that does not parse gives a function raising
 -- the parse error.
-function M.expr(src)
-  local f = exprs[src]
+function M.expr(src, S)
+  local memo = S.exprs
+  local f = memo[src]
   if f then
     return f
   end
-  local err
-  f, err = parse_compile(parser.parse, src)
-  if not f then
-    f = raiser(err)
-  end
-  if #src <= MAX_CACHED_LEN then
-    nexprs = nexprs + 1
-    if nexprs > MAX_CACHED then
-      exprs, nexprs = {}, 1
+  local entry = exprs[src]
+  local compiled = not entry
+  if compiled then
+    local err, work
+    f, err, work = parse_compile(S, parser.parse, src, S)
+    entry = { v = f or raiser(err), work = work }
+    local n = #src
+    if n <= MAX_CACHED_LEN then
+      nexprs, exprs_bytes = nexprs + 1, exprs_bytes + n
+      if nexprs > MAX_CACHED or exprs_bytes > CACHED_BYTES then
+        exprs, nexprs, exprs_bytes = {}, 1, n
+      end
+      exprs[src] = entry
     end
-    exprs[src] = f
   end
-  return f
+  return use(S, memo, src, entry, compiled)
+end
+
+-- Raises the error json-e gives for a by(x) expression that is an array
+-- (see parser.parse_array); nothing is cached.
+function M.raise_array_expr(list, S)
+  local parts, starts, pos = {}, {}, 1
+  for i = 1, #list do
+    local part = value.join_str(list[i], S, 0)
+    starts[i] = pos
+    pos = pos + #part + 1
+    if pos - 2 > S.max_string then
+      raise("TemplateError", "string longer than the string limit (" .. S.max_string .. " bytes)")
+    end
+    parts[i] = part
+  end
+  local str = concat(parts, ",")
+  charge(S, #list)
+  charge_bytes(S, #str)
+  parser.parse_array(str, starts, #list, S)
+  error("sw.jsone: an array parsed as an expression")
 end
 
 -- The interpolation plan of a string holding "${": an array of literal
 -- strings and {f = compiled, raw = source} parts, ending at a part
 -- {err = error} if an expression does not parse (json-e parses and
 -- evaluates them one by one, so earlier parts still run first).
-function M.plan(s)
-  local p = plans[s]
+function M.plan(s, S)
+  local memo = S.plans
+  local p = memo[s]
   if p then
     return p
   end
+  local entry = plans[s]
+  if entry then
+    return use(S, memo, s, entry)
+  end
   p = {}
+  local work = 0
   local n, pos = 0, 1
   local lit = {}
   local function flush()
@@ -484,7 +571,8 @@ function M.plan(s)
       lit[#lit + 1] = "${"
       pos = i + 3
     else
-      local f, close = parse_compile(parser.parse_until_brace, s, i + 2)
+      local f, close, w = parse_compile(S, parser.parse_until_brace, s, i + 2, S)
+      work = work + w
       flush()
       n = n + 1
       if not f then
@@ -497,14 +585,17 @@ function M.plan(s)
   end
   flush()
   p.n = n
-  if #s <= MAX_CACHED_LEN then
-    nplans = nplans + 1
-    if nplans > MAX_CACHED then
-      plans, nplans = {}, 1
+  charge_bytes(S, #s)
+  entry = { v = p, work = work + (#s >> 6) }
+  local len = #s
+  if len <= MAX_CACHED_LEN then
+    nplans, plans_bytes = nplans + 1, plans_bytes + len
+    if nplans > MAX_CACHED or plans_bytes > CACHED_BYTES then
+      plans, nplans, plans_bytes = {}, 1, len
     end
-    plans[s] = p
+    plans[s] = entry
   end
-  return p
+  return use(S, memo, s, entry, true)
 end
 
 return M

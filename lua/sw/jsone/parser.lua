@@ -20,15 +20,21 @@ local value = require("sw.jsone.value")
 
 local M = {}
 
-local byte, find, sub = string.byte, string.find, string.sub
+local byte, find, sub, gsub = string.byte, string.find, string.sub, string.gsub
+local pcall, error, getmetatable = pcall, error, getmetatable
 local concat = table.concat
-local new_error, skip_ws = value.new_error, value.skip_ws
+local new_error, skip_ws, charge = value.new_error, value.skip_ws, value.charge
 local null = value.null
 
 -- Nesting limits: parenthesised/unary/list/object/call nesting, and the
 -- height of the tree (long operator chains).
 M.MAX_NESTING = 100
 M.MAX_HEIGHT = 1000
+
+-- Work units charged for each token read (parsing and compiling cost
+-- about 2 microseconds a token).
+local PARSE_WORK = 8
+M.PARSE_WORK = PARSE_WORK
 
 local function syntax_error(msg)
   error(new_error("SyntaxError", msg), 0)
@@ -46,22 +52,14 @@ for ch in ("+-*/[].(){}:,<>!"):gmatch(".") do
 end
 local KEYWORDS = { ["true"] = true, ["false"] = true, ["in"] = true, ["null"] = true }
 
--- Reads the token at P.pos into P.kind / P.value / P.tstart (P.kind = nil
--- at the end of the source).
-local function advance(P)
-  local s = P.src
-  local i = skip_ws(s, P.pos)
-  local c = byte(s, i)
-  if c == nil then
-    P.kind, P.value, P.tstart, P.pos = nil, nil, i, i
-    return
-  end
-  local kind, j
+-- The token at byte i (c, not nil) of s: its kind and the index after it,
+-- or nil.
+local function token_at(s, i, c)
   local two = sub(s, i, i + 1)
   if TWO[two] then
-    kind, j = two, i + 2
+    return two, i + 2
   elseif ONE[c] then
-    kind, j = ONE[c], i + 1
+    return ONE[c], i + 1
   elseif c >= 48 and c <= 57 then
     local _, e = find(s, "^[0-9]+", i)
     if byte(s, e + 1) == 46 then
@@ -70,17 +68,75 @@ local function advance(P)
         e = e2
       end
     end
-    kind, j = "number", e + 1
+    return "number", e + 1
   elseif c == 95 or (c >= 65 and c <= 90) or (c >= 97 and c <= 122) then
     local _, e = find(s, "^[a-zA-Z_0-9]*", i + 1)
     local word = sub(s, i, e)
-    kind, j = KEYWORDS[word] and word or "identifier", e + 1
+    return KEYWORDS[word] and word or "identifier", e + 1
   elseif c == 39 or c == 34 then
     local e = find(s, c == 39 and "'" or '"', i + 1, true)
     if e then
-      kind, j = "string", e + 1
+      return "string", e + 1
     end
   end
+  return nil
+end
+
+-- Length of UTF-8 text in UTF-16 code units (JavaScript's length).
+local function utf16_len(t)
+  local _, cont = gsub(t, "[\128-\191]", "")
+  local _, four = gsub(t, "[\240-\247]", "")
+  return #t - cont + four
+end
+
+-- json-e hands a by(x) expression that is an array to its tokenizer as it
+-- is: each token is matched against String() of the elements from an
+-- offset on (joined with ","), the offset then moves on by as many
+-- elements as the token (or whitespace) has UTF-16 code units, and
+-- running out of elements is an error rather than the end of input. P.src
+-- is String() of the array and P.starts[k] where its element k starts.
+local function advance_array(P)
+  local s, starts, n = P.src, P.starts, P.nel
+  local i
+  while true do
+    i = P.off < n and starts[P.off + 1] or #s + 1
+    local e = skip_ws(s, i)
+    if e == i then
+      break
+    end
+    P.off = P.off + utf16_len(sub(s, i, e - 1))
+  end
+  local c = byte(s, i)
+  local kind, j
+  if c then
+    kind, j = token_at(s, i, c)
+  end
+  if not kind then
+    syntax_error("Unexpected input for '" .. s .. "' at '" .. sub(s, i) .. "'")
+  end
+  local text = sub(s, i, j - 1)
+  P.kind, P.value, P.tstart = kind, text, i
+  P.off = P.off + utf16_len(text)
+end
+
+-- Reads the token at P.pos into P.kind / P.value / P.tstart (P.kind = nil
+-- at the end of the source), charging its work to the render (P.S).
+local function advance(P)
+  P.ntok = P.ntok + 1
+  if P.S then
+    charge(P.S, PARSE_WORK)
+  end
+  if P.starts then
+    return advance_array(P)
+  end
+  local s = P.src
+  local i = skip_ws(s, P.pos)
+  local c = byte(s, i)
+  if c == nil then
+    P.kind, P.value, P.tstart, P.pos = nil, nil, i, i
+    return
+  end
+  local kind, j = token_at(s, i, c)
   if not kind then
     syntax_error("Unexpected input for '" .. sub(s, P.base) .. "' at '" .. sub(s, i) .. "'")
   end
@@ -375,17 +431,10 @@ function parse(P, level)
   end
 end
 
-local function new_parser(src, start)
-  local P = { src = src, base = start, pos = start, depth = 0 }
-  advance(P)
-  return P
-end
-
 local TRAILING = "!=, &&, (, *, **, +, -, ., /, <, <=, ==, >, >=, [, in, ||"
 
--- Parses a whole expression; raises json-e's errors.
-function M.parse(src)
-  local P = new_parser(src, 1)
+local function parse_all(P)
+  advance(P)
   local tree = parse(P, 1)
   if P.kind ~= nil then
     syntax_error("Found: " .. P.value .. " token, expected one of: " .. TRAILING)
@@ -393,17 +442,55 @@ function M.parse(src)
   return tree
 end
 
--- Parses the expression of "${...}" starting at byte `start` of src, up to
--- its closing "}". Returns the tree and the index of that "}".
-function M.parse_until_brace(src, start)
-  local P = new_parser(src, start)
+local function parse_braced(P)
+  advance(P)
   local tree = parse(P, 1)
   if P.kind == nil then
     syntax_error("unterminated ${..} expression")
   elseif P.kind ~= "}" then
     syntax_error("Found: " .. P.value .. " token, expected one of: " .. TRAILING)
   end
-  return tree, P.tstart
+  return tree
+end
+
+-- Runs a parse; a json-e error raised by it carries the number of tokens
+-- read (e.ntok), for the work it is charged.
+local function run(how, P)
+  local ok, tree = pcall(how, P)
+  if not ok then
+    if getmetatable(tree) == value.ERR_MT then
+      tree.ntok = P.ntok
+    end
+    error(tree, 0)
+  end
+  return tree
+end
+
+-- Parses a whole expression; returns the tree, nil and the number of
+-- tokens read, or raises json-e's errors. With S, each token read is
+-- charged to that render as it is read.
+function M.parse(src, S)
+  local P = { src = src, base = 1, pos = 1, depth = 0, ntok = 0, S = S }
+  local tree = run(parse_all, P)
+  return tree, nil, P.ntok
+end
+
+-- Parses the expression of "${...}" starting at byte `start` of src, up to
+-- its closing "}". Returns the tree, the index of that "}" and the number
+-- of tokens read.
+function M.parse_until_brace(src, start, S)
+  local P = { src = src, base = start, pos = start, depth = 0, ntok = 0, S = S }
+  local tree = run(parse_braced, P)
+  return tree, P.tstart, P.ntok
+end
+
+-- Parses an array as json-e parses a by(x) expression that is one (see
+-- advance_array): str is String() of the array and starts[k] the index in
+-- str where element k (of n) starts. That always ends in a json-e error.
+function M.parse_array(str, starts, n, S)
+  local P = { src = str, base = 1, starts = starts, nel = n, off = 0, depth = 0, ntok = 0,
+    S = S }
+  return run(parse_all, P)
 end
 
 return M

@@ -532,11 +532,205 @@ local function charge_bytes(S, n)
 end
 M.charge_bytes = charge_bytes
 
+-- Substring search ---------------------------------------------------------
+
+-- string.find(s, p, init, true) tries p at every position where its first
+-- byte occurs and compares up to #p bytes there, so its time can grow with
+-- #s * #p (4 MiB of "a" searched for 2 MiB of "a" then "b": minutes). The
+-- searcher gives the same answers in time linear in #s: needles up to
+-- SHORT bytes go to string.find (at most SHORT bytes compared per
+-- position); longer ones are located by string.find on their first SHORT
+-- bytes and checked whole, until the checks have compared twice the
+-- haystack's length, after which Knuth-Morris-Pratt (in Lua) takes over.
+-- Every part is charged to the render as it goes: string.find 1 unit per
+-- 32 bytes scanned, checks 1 per 64 bytes compared, Knuth-Morris-Pratt
+-- (about 0.2 microseconds a byte) 1 per byte of haystack and, before its
+-- tables (32 bytes a needle byte) are built, 1 per byte of needle.
+local SHORT = 64
+local CHUNK = 4096
+
+-- The bytes of p (m bytes) in an array.
+local function bytes_of(p, m)
+  local out, n = {}, 0
+  for i = 1, m, CHUNK do
+    local part = { byte(p, i, i + CHUNK - 1) }
+    for k = 1, #part do
+      n = n + 1
+      out[n] = part[k]
+    end
+  end
+  return out
+end
+
+-- fail[q]: the length of the longest proper border of the needle's first
+-- q bytes (pb: the needle's bytes).
+local function kmp_table(pb, m)
+  local fail = { 0 }
+  local k = 0
+  for q = 2, m do
+    local c = pb[q]
+    while k > 0 and pb[k + 1] ~= c do
+      k = fail[k]
+    end
+    if pb[k + 1] == c then
+      k = k + 1
+    end
+    fail[q] = k
+  end
+  return fail
+end
+
+-- The first match, at or after init, in s (n bytes) of the needle (m > 1
+-- bytes pb, table fail); reads s a chunk at a time, skipping to the next
+-- occurrence of the needle's first byte with string.find when no partial
+-- match is pending.
+local function kmp_find(S, s, n, pb, m, fail, init)
+  local first = string.char(pb[1])
+  local q, i = 0, init
+  while i <= n do
+    if q == 0 then
+      local j = find(s, first, i, true)
+      charge_bytes(S, 2 * ((j or n + 1) - i))
+      if not j then
+        return nil
+      end
+      i = j
+    end
+    local last = i + CHUNK - 1
+    if last > n then
+      last = n
+    end
+    charge(S, last - i + 1)
+    local buf = { byte(s, i, last) }
+    for k = 1, last - i + 1 do
+      local c = buf[k]
+      while q > 0 and pb[q + 1] ~= c do
+        q = fail[q]
+      end
+      if pb[q + 1] == c then
+        q = q + 1
+        if q == m then
+          local e = i + k - 1
+          return e - m + 1, e
+        end
+      end
+    end
+    i = last + 1
+  end
+  return nil
+end
+
+-- searcher(S, s, p) -> next(init) -> j, e | nil: successive calls (init
+-- not decreasing) answer as string.find(s, p, init, true).
+function M.searcher(S, s, p)
+  local n, m = #s, #p
+  if m <= SHORT then
+    return function(init)
+      local j, e = find(s, p, init, true)
+      charge_bytes(S, 2 * ((j or n) - init + 1))
+      return j, e
+    end
+  end
+  local head = sub(p, 1, SHORT)
+  local checked, pb, fail = 0, nil, nil
+  return function(init)
+    while not fail do
+      if n - init + 1 < m then
+        return nil
+      end
+      local j = find(s, head, init, true)
+      charge_bytes(S, 2 * ((j or n) - init + 1))
+      if not j or j + m - 1 > n then
+        return nil
+      end
+      charge_bytes(S, m)
+      if sub(s, j, j + m - 1) == p then
+        return j, j + m - 1
+      end
+      init = j + 1
+      checked = checked + m
+      if checked > 2 * n then
+        charge(S, m)
+        pb = bytes_of(p, m)
+        fail = kmp_table(pb, m)
+      end
+    end
+    return kmp_find(S, s, n, pb, m, fail, init)
+  end
+end
+
 local MAX_DATA_DEPTH = 1000
 M.MAX_DATA_DEPTH = MAX_DATA_DEPTH
 
 local function too_deep(kindname)
   raise(kindname, "value nested too deep (limit " .. MAX_DATA_DEPTH .. ")")
+end
+
+-- Number(v) as JavaScript computes it ------------------------------------
+
+-- JavaScript's StringToNumber: surrounding whitespace, decimal literals
+-- with an optional sign and exponent, Infinity, 0x/0o/0b integers; "" is 0,
+-- anything else NaN.
+local RADIX = { x = 16, X = 16, o = 8, O = 8, b = 2, B = 2 }
+local RADIX_DIGITS = { [16] = "^%x+$", [8] = "^[0-7]+$", [2] = "^[01]+$" }
+
+local function string_to_number(s)
+  s = rstrip(sub(s, skip_ws(s, 1)))
+  if s == "" then
+    return 0
+  end
+  local sign, body = match(s, "^([+-]?)(.*)$")
+  local v
+  if body == "Infinity" then
+    v = huge
+  elseif find(body, "^%d+%.?%d*$") or find(body, "^%.%d+$")
+    or find(body, "^%d+%.?%d*[eE][+-]?%d+$") or find(body, "^%.%d+[eE][+-]?%d+$") then
+    v = tonumber(body) + 0.0
+  elseif sign == "" then
+    local base = RADIX[sub(body, 2, 2)]
+    local digits = sub(body, 3)
+    if sub(body, 1, 1) ~= "0" or not base or not find(digits, RADIX_DIGITS[base]) then
+      return 0 / 0
+    end
+    v = 0.0
+    for i = 1, #digits do
+      v = v * base + tonumber(sub(digits, i, i), 16)
+    end
+    return v
+  else
+    return 0 / 0
+  end
+  return sign == "-" and -v or v
+end
+
+-- to_number(S, v): Number(v) for a json-e value, charged to the render.
+-- An array is converted through its String(), so only [] (0) and
+-- one-element arrays can be numbers; objects and functions are NaN.
+function M.to_number(S, v)
+  local depth = 0
+  while true do
+    local t = type(v)
+    if t == "number" then
+      return v
+    elseif t == "string" then
+      charge_bytes(S, 32 * #v)
+      return string_to_number(v)
+    elseif v == null then
+      return 0
+    elseif t == "boolean" then
+      -- String([true]) is "true"
+      return depth == 0 and (v and 1 or 0) or 0 / 0
+    elseif t ~= "table" or not is_array(v) or #v > 1 then
+      return 0 / 0
+    elseif #v == 0 then
+      return 0
+    end
+    depth = depth + 1
+    if depth > MAX_DATA_DEPTH then
+      too_deep("InterpreterError")
+    end
+    v = v[1]
+  end
 end
 
 -- json-e equality: deep for arrays and objects, identity for functions.
