@@ -807,6 +807,17 @@ static void parse_begin(json_decoder* d) {
   d->last_open = 0;
 }
 
+/* The first byte of t[from, len) that is not whitespace, or len. */
+static size_t trailing_garbage(const unsigned char* t, size_t from,
+                               size_t len) {
+  for (size_t i = from; i < len; i++) {
+    if (t[i] != ' ' && t[i] != '\t' && t[i] != '\n' && t[i] != '\r') {
+      return i;
+    }
+  }
+  return len;
+}
+
 /* Parse all of d->text and leave the value on the stack (returns 1), or
  * return nil, message, "parse"; the message names path if not NULL. */
 static int decode_text(lua_State* L, json_decoder* d, const char* path) {
@@ -816,12 +827,20 @@ static int decode_text(lua_State* L, json_decoder* d, const char* path) {
     d->finishing = 1;
     st = yajl_complete_parse(d->yajl);
   }
-  if (st == yajl_status_ok) {
-    return 1;
-  }
   char what[200];
   size_t pos;
-  if (st == yajl_status_client_canceled) {
+  if (st == yajl_status_ok) {
+    /* yajl holds back a string still open at the end of the input (in
+     * case more comes) and then forgets it: refuse it here. */
+    pos = trailing_garbage(d->text, d->last_end, d->len);
+    if (pos == d->len) {
+      return 1;
+    }
+    char got[48];
+    describe_token(d, pos, got, sizeof(got));
+    snprintf(what, sizeof(what), "trailing garbage after JSON value, got %s",
+             got);
+  } else if (st == yajl_status_client_canceled) {
     pos = d->err_pos;
     snprintf(what, sizeof(what), "%s", d->err_msg);
   } else {
@@ -1069,10 +1088,19 @@ static int decode_stream(json_decoder* d) {
     have -= cut;
     base += cut;
   }
+  /* The last chunk is still in d->file: its last piece after the value
+   * must be whitespace (see decode_text). A string left open in an earlier
+   * chunk would hold the newline that chunk ends with, which yajl refuses. */
+  size_t last_base = d->base;
+  size_t last_len = d->len;
   d->finishing = 1;
   d->base = base;
   d->len = 0;
   if (yajl_complete_parse(d->yajl) != yajl_status_ok) {
+    return -1;
+  }
+  size_t from = d->last_end > last_base ? d->last_end - last_base : 0;
+  if (trailing_garbage(d->file, from, last_len) != last_len) {
     return -1;
   }
   return 0;
