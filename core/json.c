@@ -192,6 +192,7 @@ typedef struct {
   size_t scratch_cap; /* its size */
   size_t err_pos;     /* a failure a callback found */
   char err_msg[160];
+  int replace; /* replace_surrogates: lone ones become U+FFFD */
 } json_decoder;
 
 static void decoder_free(json_decoder* d) {
@@ -392,8 +393,9 @@ static unsigned hex4(const unsigned char* p) {
 /*
  * Decode the raw string body t[0, end) (escapes already checked by yajl's
  * lexer; at offset at in the input) into d->scratch, refusing invalid UTF-8
- * and unpaired surrogates. yajl's own unescaping turns "\ud800" into "?" and
- * pairs a high surrogate with whatever \u escape follows, so we never use it.
+ * and unpaired surrogates (or, with d->replace, turning those into U+FFFD).
+ * yajl's own unescaping turns "\ud800" into "?" and pairs a high surrogate
+ * with whatever \u escape follows, so we never use it.
  */
 static int unescape(json_decoder* d, const unsigned char* t, size_t end,
                     size_t at, size_t* outlen) {
@@ -441,23 +443,21 @@ static int unescape(json_decoder* d, const unsigned char* t, size_t end,
       case 'u': {
         uint32_t cp = hex4(t + i);
         i += 4;
-        if (cp >= 0xDC00 && cp <= 0xDFFF) {
-          return decode_fail(d, at + esc,
-                             "unpaired surrogate \\u%04x in string",
-                             (unsigned)cp);
-        }
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
+        if (cp >= 0xD800 && cp <= 0xDFFF) {
           uint32_t lo = 0;
-          if (i + 6 <= end && t[i] == '\\' && t[i + 1] == 'u') {
+          if (cp <= 0xDBFF && i + 6 <= end && t[i] == '\\' && t[i + 1] == 'u') {
             lo = hex4(t + i + 2);
           }
-          if (lo < 0xDC00 || lo > 0xDFFF) {
+          if (lo >= 0xDC00 && lo <= 0xDFFF) {
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            i += 6;
+          } else if (d->replace) {
+            cp = 0xFFFD; /* what follows is read on its own */
+          } else {
             return decode_fail(d, at + esc,
                                "unpaired surrogate \\u%04x in string",
                                (unsigned)cp);
           }
-          cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-          i += 6;
         }
         o = put_utf8(o, cp);
         break;
@@ -930,14 +930,23 @@ static int bool_option(lua_State* L, int idx, const char* name) {
   return v;
 }
 
-static int decode_options(lua_State* L, int idx) {
-  static const char* const names[] = {"max_depth", NULL};
+typedef struct {
+  int max_depth;
+  int replace; /* replace_surrogates */
+} decode_opts;
+
+static void decode_options(lua_State* L, int idx, decode_opts* o) {
+  static const char* const names[] = {"max_depth", "replace_surrogates", NULL};
+  o->max_depth = JSON_DEFAULT_DEPTH;
+  o->replace = 0;
   if (lua_isnoneornil(L, idx)) {
-    return JSON_DEFAULT_DEPTH;
+    return;
   }
   luaL_checktype(L, idx, LUA_TTABLE);
   check_option_names(L, idx, names);
-  return int_option(L, idx, "max_depth", JSON_DEFAULT_DEPTH, 1, JSON_MAX_DEPTH);
+  o->max_depth =
+      int_option(L, idx, "max_depth", JSON_DEFAULT_DEPTH, 1, JSON_MAX_DEPTH);
+  o->replace = bool_option(L, idx, "replace_surrogates") == 1;
 }
 
 /* Inputs this large pause the collector while their tables are built:
@@ -984,13 +993,15 @@ static void pause_gc(json_decoder* d, size_t size) {
   }
 }
 
-/* json.decode(text[, {max_depth = N}]) -> value | nil, msg, "parse" */
+/* json.decode(text[, opts]) -> value | nil, msg, "parse" */
 static int json_decode(lua_State* L) {
   size_t len;
   const char* text = luaL_checklstring(L, 1, &len);
-  int max_depth = decode_options(L, 2);
+  decode_opts o;
+  decode_options(L, 2, &o);
   lua_settop(L, 2);
-  json_decoder* d = new_decoder(L, max_depth);
+  json_decoder* d = new_decoder(L, o.max_depth);
+  d->replace = o.replace;
   pause_gc(d, len);
   d->text = (const unsigned char*)text;
   d->len = len;
@@ -1109,9 +1120,11 @@ static int decode_stream(json_decoder* d) {
 /* json.decode_file(path[, opts]) -> value | nil, msg, code */
 static int json_decode_file(lua_State* L) {
   const char* path = luaL_checkstring(L, 1);
-  int max_depth = decode_options(L, 2);
+  decode_opts o;
+  decode_options(L, 2, &o);
   lua_settop(L, 2);
-  json_decoder* d = new_decoder(L, max_depth); /* before open: it may raise */
+  json_decoder* d = new_decoder(L, o.max_depth); /* before open: may raise */
+  d->replace = o.replace;
   do {
     d->fd = open(path, O_RDONLY | O_CLOEXEC);
   } while (d->fd < 0 && errno == EINTR);

@@ -284,6 +284,36 @@ describe("sw.json", function()
     end)
   end)
 
+  describe("lone surrogates", function()
+    it("replaces lone surrogates with U+FFFD when asked", function()
+      local cases = {
+        { '"\\ud800"', "\u{FFFD}" },
+        { '"x\\udc00y"', "x\u{FFFD}y" },
+        { '"\\ud83d\\u0041"', "\u{FFFD}A" },
+        { '"\\ud800\\ud800\\udc00"', "\u{FFFD}\u{10000}" },
+        { '"\\udbff\\udfff\\udfff"', "\u{10FFFF}\u{FFFD}" },
+        { '"\\ud83d"', "\u{FFFD}" },
+        { '"\\ud83d\\ude00"', "😀" },
+      }
+      for _, case in ipairs(cases) do
+        assert.are.equal(case[2], json.decode(case[1], { replace_surrogates = true }))
+        assert.are.equal(1, json.decode("{" .. case[1] .. ": 1}", { replace_surrogates = true })[case[2]])
+        if case[1] ~= '"\\ud83d\\ude00"' then
+          local v, msg, code = json.decode(case[1])
+          assert.is_nil(v)
+          assert.is_truthy(msg:find("unpaired surrogate", 1, true))
+          assert.are.equal("parse", code)
+          assert.is_nil(json.decode(case[1], { replace_surrogates = false }))
+        end
+      end
+      -- Ill-formed UTF-8 is still refused.
+      assert.is_nil(json.decode('"\237\160\128"', { replace_surrogates = true }))
+      assert.has_error(function()
+        json.decode("1", { replace_surrogates = 1 })
+      end, "bad argument #2 to 'decode' (option 'replace_surrogates' must be a boolean)")
+    end)
+  end)
+
   describe("decode_file", function()
     local dir
     before_each(function()
