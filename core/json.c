@@ -1310,8 +1310,8 @@ static int skip_ws(json_decoder* d, int* c) {
   }
 }
 
-/* Fail at in.pos with "<what>, got <token>", or "unexpected end of input"
- * there is nothing left. */
+/* Fail at in.pos with "<what>, got <token>", or with "unexpected end of
+ * input" if nothing is left. */
 static int fail_got(json_decoder* d, const char* what) {
   json_reader* r = &d->in;
   r->keep = KEEP_NONE; /* failing: nothing before pos matters any more */
