@@ -844,6 +844,14 @@ static void parse_begin(json_decoder* d) {
   d->last_open = 0;
 }
 
+/* The offset of the first '\v' or '\f' in t[0, n), or n. */
+static size_t first_vt_ff(const unsigned char* t, size_t n) {
+  const unsigned char* v = (const unsigned char*)memchr(t, '\v', n);
+  size_t end = v != NULL ? (size_t)(v - t) : n;
+  const unsigned char* f = (const unsigned char*)memchr(t, '\f', end);
+  return f != NULL ? (size_t)(f - t) : end;
+}
+
 /* The first byte of t[from, len) that is not whitespace, or len. */
 static size_t trailing_garbage(const unsigned char* t, size_t from,
                                size_t len) {
@@ -864,30 +872,42 @@ static int parse_text(json_decoder* d, size_t* pos, char* what, size_t size) {
     d->finishing = 1;
     st = yajl_complete_parse(d->yajl);
   }
+  int ok = 0;
   if (st == yajl_status_ok) {
     /* yajl holds back a string still open at the end of the input (in
      * case more comes) and then forgets it: refuse it here. */
     size_t tail = trailing_garbage(d->text, d->last_end, d->len);
-    if (tail == d->len) {
-      return 1;
+    ok = tail == d->len;
+    if (!ok) {
+      char got[48];
+      describe_bytes(d->text, d->len, tail, got, sizeof(got));
+      *pos = tail;
+      snprintf(what, size, "trailing garbage after JSON value, got %s", got);
     }
-    char got[48];
-    describe_bytes(d->text, d->len, tail, got, sizeof(got));
-    *pos = tail;
-    snprintf(what, size, "trailing garbage after JSON value, got %s", got);
-    lua_settop(d->L, d->top);
-    return 0;
-  }
-  if (st == yajl_status_client_canceled) {
+  } else if (st == yajl_status_client_canceled) {
     *pos = d->err_pos;
     snprintf(what, size, "%s", d->err_msg);
   } else {
     diagnose(d, what, size, pos);
   }
-  lua_settop(d->L, d->top);
-  if (*pos > d->len) {
+  if (!ok && *pos > d->len) {
     *pos = d->len;
   }
+  /* yajl takes \v and \f for whitespace; RFC 8259 (and Python) do not,
+   * and no valid text holds either byte raw. */
+  size_t upto = ok ? d->len : *pos < d->len ? *pos + 1 : d->len;
+  size_t vf = first_vt_ff(d->text, upto);
+  if (vf < upto) {
+    char got[48];
+    describe_char(d->text[vf], got, sizeof(got));
+    *pos = vf;
+    snprintf(what, size, "unexpected %s", got);
+    ok = 0;
+  }
+  if (ok) {
+    return 1;
+  }
+  lua_settop(d->L, d->top);
   return 0;
 }
 
@@ -1196,7 +1216,8 @@ static int decode_stream(json_decoder* d) {
     d->text = d->file;
     d->len = cut;
     d->base = base;
-    if (yajl_parse(d->yajl, d->text, cut) != yajl_status_ok) {
+    if (first_vt_ff(d->text, cut) < cut || /* see parse_text */
+        yajl_parse(d->yajl, d->text, cut) != yajl_status_ok) {
       return -1;
     }
     memmove(d->file, d->file + cut, have - cut);

@@ -158,6 +158,10 @@ describe("sw.json", function()
           "line 1 column 9 (byte 8): trailing garbage after JSON value, got '}'",
         },
         { "01", "line 1 column 2 (byte 1): trailing garbage after JSON value, got '1'" },
+        -- yajl takes \v and \f for whitespace.
+        { "[1,\v2]", "line 1 column 4 (byte 3): unexpected byte 0x0b" },
+        { "\f{}", "line 1 column 1 (byte 0): unexpected byte 0x0c" },
+        { '{"a":\v1', "line 1 column 6 (byte 5): unexpected byte 0x0b" },
         -- yajl holds back a string left open at the end, then forgets it.
         { '{"a": 1} "', "line 1 column 10 (byte 9): trailing garbage after JSON value, got string" },
         { '1"x', "line 1 column 2 (byte 1): trailing garbage after JSON value, got string" },
@@ -347,6 +351,12 @@ describe("sw.json", function()
         "json: " .. dir .. "/bad.json: line 2 column 14 (byte 15): expected a value, got ']'",
         "parse",
         json.decode_file(dir .. "/bad.json")
+      )
+      write(dir .. "/vt.json", '{\n  "a": [1,\v2]\n}\n')
+      assert_fails(
+        "json: " .. dir .. "/vt.json: line 2 column 11 (byte 12): unexpected byte 0x0b",
+        "parse",
+        json.decode_file(dir .. "/vt.json")
       )
       write(dir .. "/open.json", '{"a": 1}\n"b')
       assert_fails(
