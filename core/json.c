@@ -1771,6 +1771,9 @@ static int keys_scan(json_decoder* d, int set_idx, int res_idx) {
       r->keep = r->pos;
       int dropped = 0;
       TRY(skip_value(d, drop_after, &dropped));
+      if (r->keep != KEEP_NONE && r->pos - r->keep > drop_after) {
+        dropped = 1; /* the same whether the window had to move or not */
+      }
       int wanted = 0;
       if (!dropped) {
         size_t kstart = r->keep;

@@ -856,6 +856,36 @@ describe("sw.json", function()
       end
     end)
 
+    it("skips keys too long to be wanted without keeping them", function()
+      -- 3 MiB keys cross window edges; they cannot be "a" or "b", so they
+      -- are only checked as skipped strings are.
+      local long = string.rep("k", 3 * 1024 * 1024)
+      local text = '{"' .. long .. '\\\\": [1], "a": {"x": "' .. long .. '"}, "' .. long .. 'y": 2, "b": 3}'
+      write(dir .. "/long.json", text)
+      local v = assert(json.decode_file(dir .. "/long.json", { keys = { "a", "b" } }))
+      assert.are.equal(#long, #v.a.x)
+      assert.are.equal(3, v.b)
+      assert.are.same({ b = 3 }, assert(json.decode(text, { keys = { "b" } })))
+      -- Such a key's UTF-8 is not checked, in a file or not; a short one's is.
+      for _, key in ipairs({ long .. "\255", string.rep("k", 4096) .. "\255" }) do
+        write(dir .. "/long.json", '{"' .. key .. '": 1, "b": 2}')
+        assert.are.same({ b = 2 }, assert(json.decode_file(dir .. "/long.json", { keys = { "b" } })))
+        assert.are.same({ b = 2 }, assert(json.decode('{"' .. key .. '": 1, "b": 2}', { keys = { "b" } })))
+      end
+      assert.is_nil(json.decode('{"' .. string.rep("k", 4000) .. '\255": 1, "b": 2}', { keys = { "b" } }))
+      write(dir .. "/long.json", '{"' .. long .. "\n" .. '": 1}')
+      local _, msg = json.decode_file(dir .. "/long.json", { keys = { "a" } })
+      assert.are.equal(
+        string.format(
+          "json: %s/long.json: line 1 column %d (byte %d): unescaped control character 0x0a in string",
+          dir,
+          #long + 3,
+          #long + 2
+        ),
+        msg
+      )
+    end)
+
     it("reports unreadable files and reads pipes whole", function()
       assert_fails(
         "json: " .. dir .. "/missing.json: No such file or directory",
