@@ -28,6 +28,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yajl/yajl_parse.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "sw.h"
 
@@ -168,6 +171,21 @@ typedef struct {
   lua_Integer n; /* elements already in the table (arrays) */
 } json_frame;
 
+/*
+ * The input of a keys decode (see "Top-level keys" below): a window on the
+ * text, or on d->file which refill() slides along the file.
+ */
+typedef struct {
+  const unsigned char* buf; /* the text itself, or d->file */
+  size_t len;               /* bytes in buf */
+  size_t pos;               /* next byte to look at */
+  size_t keep;              /* first byte a refill must keep, or KEEP_NONE */
+  size_t base;              /* offset of buf[0] in the input */
+  int eof;                  /* nothing follows buf[len) */
+} json_reader;
+
+#define KEEP_NONE SIZE_MAX
+
 typedef struct {
   lua_State* L;
   yajl_handle yajl;
@@ -191,7 +209,15 @@ typedef struct {
   char* scratch;      /* strings with escapes are decoded here */
   size_t scratch_cap; /* its size */
   size_t err_pos;     /* a failure a callback found */
-  char err_msg[160];
+  char err_msg[256];
+  int depth_base;           /* open containers around the text (keys: 1) */
+  int replace;              /* replace_surrogates: lone ones become U+FFFD */
+  const unsigned char* doc; /* the whole input if in memory (line numbers) */
+  json_reader in;           /* keys decode */
+  uint64_t key_lens[4];     /* keys decode: lengths (mod 256) of wanted keys */
+  size_t key_max;           /* the longest wanted key */
+  uint64_t skip_stack[JSON_MAX_DEPTH / 64 + 1]; /* skipped containers: 1 =
+                                                   object, per level */
 } json_decoder;
 
 static void decoder_free(json_decoder* d) {
@@ -245,6 +271,19 @@ static int decode_fail(json_decoder* d, size_t pos, const char* fmt, ...) {
   vsnprintf(d->err_msg, sizeof(d->err_msg), fmt, ap);
   va_end(ap);
   return 0;
+}
+
+/* The same for the keys scanner, whose functions return -1 on failure. */
+static int scan_fail(json_decoder* d, size_t pos, const char* fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int scan_fail(json_decoder* d, size_t pos, const char* fmt, ...) {
+  va_list ap;
+  d->err_pos = pos;
+  va_start(ap, fmt);
+  vsnprintf(d->err_msg, sizeof(d->err_msg), fmt, ap);
+  va_end(ap);
+  return -1;
 }
 
 /* Move what waits above f's slot into its table, making it if need be. */
@@ -392,8 +431,9 @@ static unsigned hex4(const unsigned char* p) {
 /*
  * Decode the raw string body t[0, end) (escapes already checked by yajl's
  * lexer; at offset at in the input) into d->scratch, refusing invalid UTF-8
- * and unpaired surrogates. yajl's own unescaping turns "\ud800" into "?" and
- * pairs a high surrogate with whatever \u escape follows, so we never use it.
+ * and unpaired surrogates (or, with d->replace, turning those into U+FFFD).
+ * yajl's own unescaping turns "\ud800" into "?" and pairs a high surrogate
+ * with whatever \u escape follows, so we never use it.
  */
 static int unescape(json_decoder* d, const unsigned char* t, size_t end,
                     size_t at, size_t* outlen) {
@@ -441,23 +481,21 @@ static int unescape(json_decoder* d, const unsigned char* t, size_t end,
       case 'u': {
         uint32_t cp = hex4(t + i);
         i += 4;
-        if (cp >= 0xDC00 && cp <= 0xDFFF) {
-          return decode_fail(d, at + esc,
-                             "unpaired surrogate \\u%04x in string",
-                             (unsigned)cp);
-        }
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
+        if (cp >= 0xD800 && cp <= 0xDFFF) {
           uint32_t lo = 0;
-          if (i + 6 <= end && t[i] == '\\' && t[i + 1] == 'u') {
+          if (cp <= 0xDBFF && i + 6 <= end && t[i] == '\\' && t[i + 1] == 'u') {
             lo = hex4(t + i + 2);
           }
-          if (lo < 0xDC00 || lo > 0xDFFF) {
+          if (lo >= 0xDC00 && lo <= 0xDFFF) {
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            i += 6;
+          } else if (d->replace) {
+            cp = 0xFFFD; /* what follows is read on its own */
+          } else {
             return decode_fail(d, at + esc,
                                "unpaired surrogate \\u%04x in string",
                                (unsigned)cp);
           }
-          cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-          i += 6;
         }
         o = put_utf8(o, cp);
         break;
@@ -538,7 +576,7 @@ static int on_start(json_decoder* d, int is_array) {
   lua_State* L = d->L;
   note_end(d, 1);
   size_t at = d->last_end > 0 ? d->last_end - 1 : 0;
-  if (d->depth >= d->max_depth) {
+  if (d->depth + d->depth_base >= d->max_depth) {
     return decode_fail(d, at, "too deeply nested (max_depth %d)", d->max_depth);
   }
   /* The placeholder, a batch of waiting values, room for fill(). */
@@ -640,20 +678,19 @@ static void describe_char(unsigned c, char* out, size_t size) {
   }
 }
 
-/* What starts at pos, for "got ...": "string", "'}'", "'tru'", ... */
-static void describe_token(const json_decoder* d, size_t pos, char* out,
-                           size_t size) {
-  const unsigned char* t = d->text;
-  if (pos >= d->len) {
+/* What starts at t[pos], for "got ...": "string", "'}'", "'tru'", ... */
+static void describe_bytes(const unsigned char* t, size_t len, size_t pos,
+                           char* out, size_t size) {
+  if (pos >= len) {
     snprintf(out, size, "end of input");
   } else if (t[pos] == '"') {
     snprintf(out, size, "string");
   } else if (is_word_char(t[pos])) {
     size_t n = 0;
-    while (pos + n < d->len && n < 16 && is_word_char(t[pos + n])) {
+    while (pos + n < len && n < 16 && is_word_char(t[pos + n])) {
       n++;
     }
-    int more = pos + n < d->len && is_word_char(t[pos + n]);
+    int more = pos + n < len && is_word_char(t[pos + n]);
     snprintf(out, size, "'%.*s%s'", (int)n, (const char*)t + pos,
              more ? "..." : "");
   } else {
@@ -716,7 +753,7 @@ static void diagnose(json_decoder* d, char* msg, size_t size, size_t* pos) {
                  kind != E_ARRSEP && kind != E_GARBAGE;
   size_t tok = token_after(d, d->last_end, skip_sep);
   char got[48];
-  describe_token(d, tok, got, sizeof(got));
+  describe_bytes(d->text, d->len, tok, got, sizeof(got));
   *pos = tok;
   switch (kind) {
     case E_COLON:
@@ -807,46 +844,136 @@ static void parse_begin(json_decoder* d) {
   d->last_open = 0;
 }
 
-/* Parse all of d->text and leave the value on the stack (returns 1), or
- * return nil, message, "parse"; the message names path if not NULL. */
-static int decode_text(lua_State* L, json_decoder* d, const char* path) {
+/* The offset of the first '\v' or '\f' in t[0, n), or n. */
+static size_t first_vt_ff(const unsigned char* t, size_t n) {
+  const unsigned char* v = (const unsigned char*)memchr(t, '\v', n);
+  size_t end = v != NULL ? (size_t)(v - t) : n;
+  const unsigned char* f = (const unsigned char*)memchr(t, '\f', end);
+  return f != NULL ? (size_t)(f - t) : end;
+}
+
+/* The first byte of t[from, len) that is not whitespace, or len. */
+static size_t trailing_garbage(const unsigned char* t, size_t from,
+                               size_t len) {
+  for (size_t i = from; i < len; i++) {
+    if (t[i] != ' ' && t[i] != '\t' && t[i] != '\n' && t[i] != '\r') {
+      return i;
+    }
+  }
+  return len;
+}
+
+/* Parse all of d->text as one value: 1 leaves it on the stack; 0 puts the
+ * offset in d->text of what is wrong in *pos and a message in what. */
+static int parse_text(json_decoder* d, size_t* pos, char* what, size_t size) {
   parse_begin(d);
   yajl_status st = yajl_parse(d->yajl, d->text, d->len);
   if (st == yajl_status_ok) {
     d->finishing = 1;
     st = yajl_complete_parse(d->yajl);
   }
+  int ok = 0;
   if (st == yajl_status_ok) {
+    /* yajl holds back a string still open at the end of the input (in
+     * case more comes) and then forgets it: refuse it here. */
+    size_t tail = trailing_garbage(d->text, d->last_end, d->len);
+    ok = tail == d->len;
+    if (!ok) {
+      char got[48];
+      describe_bytes(d->text, d->len, tail, got, sizeof(got));
+      *pos = tail;
+      snprintf(what, size, "trailing garbage after JSON value, got %s", got);
+    }
+  } else if (st == yajl_status_client_canceled) {
+    *pos = d->err_pos;
+    snprintf(what, size, "%s", d->err_msg);
+  } else {
+    diagnose(d, what, size, pos);
+  }
+  if (!ok && *pos > d->len) {
+    *pos = d->len;
+  }
+  /* yajl takes \v and \f for whitespace; RFC 8259 (and Python) do not,
+   * and no valid text holds either byte raw. */
+  size_t upto = ok ? d->len : *pos < d->len ? *pos + 1 : d->len;
+  size_t vf = first_vt_ff(d->text, upto);
+  if (vf < upto) {
+    char got[48];
+    describe_char(d->text[vf], got, sizeof(got));
+    *pos = vf;
+    snprintf(what, size, "unexpected %s", got);
+    ok = 0;
+  }
+  if (ok) {
     return 1;
   }
-  char what[200];
-  size_t pos;
-  if (st == yajl_status_client_canceled) {
-    pos = d->err_pos;
-    snprintf(what, sizeof(what), "%s", d->err_msg);
-  } else {
-    diagnose(d, what, sizeof(what), &pos);
-  }
-  lua_settop(L, d->top);
-  if (pos > d->len) {
-    pos = d->len;
-  }
-  size_t line = 1;
+  lua_settop(d->L, d->top);
+  return 0;
+}
+
+/* Line and column (both from 1) of byte pos of the input: from d->doc if
+ * it is in memory, else read again from d->fd. */
+static void locate(json_decoder* d, size_t pos, size_t* line, size_t* col) {
+  size_t ln = 1;
   size_t line_start = 0;
-  const unsigned char* t = d->text;
-  const unsigned char* nl;
-  while ((nl = (const unsigned char*)memchr(t + line_start, '\n',
-                                            pos - line_start)) != NULL) {
-    line++;
-    line_start = (size_t)(nl - t) + 1;
+  if (d->doc != NULL) {
+    const unsigned char* t = d->doc;
+    const unsigned char* nl;
+    while ((nl = (const unsigned char*)memchr(t + line_start, '\n',
+                                              pos - line_start)) != NULL) {
+      ln++;
+      line_start = (size_t)(nl - t) + 1;
+    }
+  } else if (d->fd >= 0 && scratch_reserve(d, 1u << 16)) {
+    size_t off = 0;
+    while (off < pos) {
+      size_t want = pos - off < (1u << 16) ? pos - off : (1u << 16);
+      ssize_t n = pread(d->fd, d->scratch, want, (off_t)off);
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n <= 0) {
+        break;
+      }
+      const char* t = d->scratch;
+      const char* nl = t;
+      while ((nl = (const char*)memchr(nl, '\n',
+                                       (size_t)n - (size_t)(nl - t))) != NULL) {
+        ln++;
+        line_start = off + (size_t)(nl - t) + 1;
+        nl++;
+      }
+      off += (size_t)n;
+    }
   }
+  *line = ln;
+  *col = pos - line_start + 1;
+}
+
+/* nil, "json: [path: ]line L column C (byte pos): what", "parse". */
+static int parse_failure(lua_State* L, json_decoder* d, const char* path,
+                         size_t pos, const char* what) {
+  size_t line, col;
+  locate(d, pos, &line, &col);
   char where[96];
-  snprintf(where, sizeof(where), "line %zu column %zu (byte %zu)", line,
-           pos - line_start + 1, pos);
+  snprintf(where, sizeof(where), "line %zu column %zu (byte %zu)", line, col,
+           pos);
   if (path != NULL) {
     return sw_fail(L, "parse", "json: %s: %s: %s", path, where, what);
   }
   return sw_fail(L, "parse", "json: %s: %s", where, what);
+}
+
+/* Parse all of d->text and leave the value on the stack (returns 1), or
+ * return nil, message, "parse"; the message names path if not NULL. */
+static int decode_text(lua_State* L, json_decoder* d, const char* path) {
+  char what[256];
+  size_t pos;
+  d->doc = d->text;
+  if (parse_text(d, &pos, what, sizeof(what))) {
+    return 1;
+  }
+  return parse_failure(L, d, path, pos, what);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -911,14 +1038,29 @@ static int bool_option(lua_State* L, int idx, const char* name) {
   return v;
 }
 
-static int decode_options(lua_State* L, int idx) {
-  static const char* const names[] = {"max_depth", NULL};
+typedef struct {
+  int max_depth;
+  int replace; /* replace_surrogates */
+  int keys;    /* a keys option was given */
+} decode_opts;
+
+static void decode_options(lua_State* L, int idx, decode_opts* o) {
+  static const char* const names[] = {"keys", "max_depth", "replace_surrogates",
+                                      NULL};
+  o->max_depth = JSON_DEFAULT_DEPTH;
+  o->replace = 0;
+  o->keys = 0;
   if (lua_isnoneornil(L, idx)) {
-    return JSON_DEFAULT_DEPTH;
+    return;
   }
   luaL_checktype(L, idx, LUA_TTABLE);
   check_option_names(L, idx, names);
-  return int_option(L, idx, "max_depth", JSON_DEFAULT_DEPTH, 1, JSON_MAX_DEPTH);
+  o->max_depth =
+      int_option(L, idx, "max_depth", JSON_DEFAULT_DEPTH, 1, JSON_MAX_DEPTH);
+  o->replace = bool_option(L, idx, "replace_surrogates") == 1;
+  lua_getfield(L, idx, "keys");
+  o->keys = !lua_isnil(L, -1);
+  lua_pop(L, 1);
 }
 
 /* Inputs this large pause the collector while their tables are built:
@@ -965,13 +1107,25 @@ static void pause_gc(json_decoder* d, size_t size) {
   }
 }
 
-/* json.decode(text[, {max_depth = N}]) -> value | nil, msg, "parse" */
+static int keys_decode(lua_State* L, json_decoder* d, const char* path);
+
+/* json.decode(text[, opts]) -> value | nil, msg, "parse" */
 static int json_decode(lua_State* L) {
   size_t len;
   const char* text = luaL_checklstring(L, 1, &len);
-  int max_depth = decode_options(L, 2);
+  decode_opts o;
+  decode_options(L, 2, &o);
   lua_settop(L, 2);
-  json_decoder* d = new_decoder(L, max_depth);
+  json_decoder* d = new_decoder(L, o.max_depth);
+  d->replace = o.replace;
+  if (o.keys) {
+    d->doc = (const unsigned char*)text;
+    d->in.buf = d->doc;
+    d->in.len = len;
+    d->in.keep = KEEP_NONE;
+    d->in.eof = 1;
+    return keys_decode(L, d, NULL);
+  }
   pause_gc(d, len);
   d->text = (const unsigned char*)text;
   d->len = len;
@@ -1062,28 +1216,671 @@ static int decode_stream(json_decoder* d) {
     d->text = d->file;
     d->len = cut;
     d->base = base;
-    if (yajl_parse(d->yajl, d->text, cut) != yajl_status_ok) {
+    if (first_vt_ff(d->text, cut) < cut || /* see parse_text */
+        yajl_parse(d->yajl, d->text, cut) != yajl_status_ok) {
       return -1;
     }
     memmove(d->file, d->file + cut, have - cut);
     have -= cut;
     base += cut;
   }
+  /* The last chunk is still in d->file: its last piece after the value
+   * must be whitespace (see parse_text). A string left open in an earlier
+   * chunk would hold the newline that chunk ends with, which yajl refuses. */
+  size_t last_base = d->base;
+  size_t last_len = d->len;
   d->finishing = 1;
   d->base = base;
   d->len = 0;
   if (yajl_complete_parse(d->yajl) != yajl_status_ok) {
     return -1;
   }
+  size_t from = d->last_end > last_base ? d->last_end - last_base : 0;
+  if (trailing_garbage(d->file, from, last_len) != last_len) {
+    return -1;
+  }
   return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Top-level keys: decode(text, {keys = {...}}), decode_file likewise      */
+
+/*
+ * Chain-of-trust verification needs a handful of entries of task-graph.json
+ * (100 MB and more): the top-level object is parsed here token by token,
+ * the values of wanted keys are cut out and decoded by yajl exactly as
+ * decode would, and every other value is skipped by skip_value(), which
+ * looks at 64 bytes at a time (bit masks of quotes, backslashes, brackets
+ * and control characters, as simdjson's first stage does) and only stops
+ * on brackets outside strings. A file is read through a window of about
+ * 1 MiB that slides along it (refill); what a wanted value needs stays in
+ * the window, so memory is that window plus the values kept.
+ *
+ * Every function below returns 0, -1 with d->err_pos / d->err_msg set (a
+ * parse failure, offsets in the whole input), or an errno value.
+ */
+
+#define JSON_WINDOW (1u << 20)
+
+/* Read more of d->fd into the window, dropping what lies before both
+ * in.pos and in.keep. At the end of the file in.eof is set. */
+static int refill(json_decoder* d) {
+  json_reader* r = &d->in;
+  if (r->eof) {
+    return 0;
+  }
+  size_t from = r->keep < r->pos ? r->keep : r->pos;
+  if (from > 0) {
+    memmove(d->file, d->file + from, r->len - from);
+    r->len -= from;
+    r->pos -= from;
+    r->base += from;
+    if (r->keep != KEEP_NONE) {
+      r->keep -= from;
+    }
+  }
+  if (r->len == d->file_cap &&
+      !file_reserve(d, d->file_cap ? d->file_cap * 2 : JSON_WINDOW)) {
+    return ENOMEM;
+  }
+  r->buf = d->file;
+  for (;;) {
+    ssize_t n = read(d->fd, d->file + r->len, d->file_cap - r->len);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return errno;
+    }
+    if (n == 0) {
+      r->eof = 1;
+    }
+    r->len += (size_t)n;
+    return 0;
+  }
+}
+
+/* The byte at in.pos into *c, or -1 at the end of the input. */
+static int peek(json_decoder* d, int* c) {
+  json_reader* r = &d->in;
+  while (r->pos >= r->len) {
+    if (r->eof) {
+      *c = -1;
+      return 0;
+    }
+    int err = refill(d);
+    if (err != 0) {
+      return err;
+    }
+  }
+  *c = r->buf[r->pos];
+  return 0;
+}
+
+/* Skip whitespace; the next byte (or -1) into *c. */
+static int skip_ws(json_decoder* d, int* c) {
+  for (;;) {
+    int err = peek(d, c);
+    if (err != 0) {
+      return err;
+    }
+    if (*c != ' ' && *c != '\t' && *c != '\n' && *c != '\r') {
+      return 0;
+    }
+    d->in.pos++;
+  }
+}
+
+/* Fail at in.pos with "<what>, got <token>", or with "unexpected end of
+ * input" if nothing is left. */
+static int fail_got(json_decoder* d, const char* what) {
+  json_reader* r = &d->in;
+  r->keep = KEEP_NONE; /* failing: nothing before pos matters any more */
+  while (r->len - r->pos < 17 && !r->eof) {
+    int err = refill(d);
+    if (err != 0) {
+      return err;
+    }
+  }
+  if (r->pos >= r->len) {
+    return scan_fail(d, r->base + r->len, "unexpected end of input");
+  }
+  char got[48];
+  describe_bytes(r->buf, r->len, r->pos, got, sizeof(got));
+  return scan_fail(d, r->base + r->pos, "%s, got %s", what, got);
+}
+
+typedef struct {
+  uint64_t quote, backslash, open, close, control;
+} json_masks;
+
+/* Bit i of each mask: whether p[i] is '"', '\\', '[' or '{', ']' or '}',
+ * a control character (below 0x20). */
+static void block_masks(const unsigned char* p, json_masks* m) {
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const __m128i open = _mm_set1_epi8('{');  /* '[' | 0x20 == '{' */
+  const __m128i close = _mm_set1_epi8('}'); /* ']' | 0x20 == '}' */
+  const __m128i case_bit = _mm_set1_epi8(0x20);
+  const __m128i max_control = _mm_set1_epi8(0x1F);
+  memset(m, 0, sizeof(*m));
+  for (int k = 0; k < 4; k++) {
+    __m128i v = _mm_loadu_si128((const __m128i*)(const void*)(p + 16 * k));
+    __m128i folded = _mm_or_si128(v, case_bit);
+    __m128i low = _mm_min_epu8(v, max_control);
+    int shift = 16 * k;
+    m->quote |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote))
+                << shift;
+    m->backslash |=
+        (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, backslash))
+        << shift;
+    m->open |=
+        (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(folded, open))
+        << shift;
+    m->close |=
+        (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(folded, close))
+        << shift;
+    m->control |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(low, v))
+                  << shift;
+  }
+#else
+  memset(m, 0, sizeof(*m));
+  for (int i = 0; i < 64; i++) {
+    uint64_t bit = (uint64_t)1 << i;
+    unsigned c = p[i];
+    m->quote |= c == '"' ? bit : 0;
+    m->backslash |= c == '\\' ? bit : 0;
+    m->open |= (c | 0x20) == '{' ? bit : 0;
+    m->close |= (c | 0x20) == '}' ? bit : 0;
+    m->control |= c < 0x20 ? bit : 0;
+  }
+#endif
+}
+
+/* Bit i: the parity of bits 0..i of x. */
+static uint64_t prefix_xor(uint64_t x) {
+  x ^= x << 1;
+  x ^= x << 2;
+  x ^= x << 4;
+  x ^= x << 8;
+  x ^= x << 16;
+  x ^= x << 32;
+  return x;
+}
+
+/*
+ * Skip the array, object or string that starts at in.pos (the caller saw
+ * its first byte); in.pos ends just after it. Checked on the way: brackets
+ * balance and match, nesting stays within max_depth (the value sits in the
+ * top-level object), strings end, hold no raw control character, and
+ * backslashes appear only in strings. Not checked: what a backslash
+ * escapes, UTF-8, and the tokens, commas and colons between brackets.
+ *
+ * A string longer than drop_after bytes stops being kept in the window
+ * (in.keep is released and *dropped set): a key that long cannot be a
+ * wanted one, and must not make the window grow.
+ */
+static int skip_value(json_decoder* d, size_t drop_after, int* dropped) {
+  json_reader* r = &d->in;
+  int string_mode = r->buf[r->pos] == '"';
+  size_t start = r->base + r->pos;
+  uint64_t in_string = 0; /* all ones: the last block ended in a string */
+  uint64_t escape = 0;    /* 1: it ended with a backslash that escapes */
+  int depth = 0;
+  for (;;) {
+    size_t avail = r->len - r->pos;
+    const unsigned char* p = r->buf + r->pos;
+    unsigned char tail[64];
+    int last = 0;
+    if (avail < 64) {
+      if (!r->eof) {
+        if (dropped != NULL && r->keep != KEEP_NONE &&
+            r->base + r->pos - start > drop_after) {
+          r->keep = KEEP_NONE;
+          *dropped = 1;
+        }
+        int err = refill(d);
+        if (err != 0) {
+          return err;
+        }
+        continue;
+      }
+      if (avail == 0) {
+        return scan_fail(d, r->base + r->len, "unexpected end of input");
+      }
+      memset(tail, ' ', sizeof(tail)); /* spaces change nothing */
+      memcpy(tail, p, avail);
+      p = tail;
+      last = 1;
+    }
+    json_masks m;
+    block_masks(p, &m);
+    /* A backslash escapes the next byte unless it is escaped itself. */
+    uint64_t escaped = escape;
+    uint64_t escapers = m.backslash & ~escape;
+    escape = 0;
+    while (escapers != 0) {
+      uint64_t bit = escapers & (~escapers + 1);
+      if (bit >> 63) {
+        escape = 1;
+        break;
+      }
+      escaped |= bit << 1;
+      escapers &= ~(bit | (bit << 1));
+    }
+    uint64_t quotes = m.quote & ~escaped;
+    /* In a string: from an opening quote up to its closing quote. */
+    uint64_t inside = prefix_xor(quotes) ^ in_string;
+    in_string = 0 - (inside >> 63);
+    uint64_t errors = (m.control & inside) | (m.backslash & ~inside);
+    /* Only what comes before the first error counts. */
+    uint64_t before = errors != 0 ? (errors & (~errors + 1)) - 1 : ~(uint64_t)0;
+    uint64_t events =
+        string_mode ? quotes & ~inside : (m.open | m.close) & ~inside;
+    events &= before;
+    while (events != 0) {
+      int i = __builtin_ctzll(events);
+      events &= events - 1;
+      if (string_mode) {
+        r->pos += (size_t)i + 1;
+        return 0;
+      }
+      unsigned c = p[i];
+      uint64_t bit = (uint64_t)1 << (depth & 63);
+      if (c == '[' || c == '{') {
+        if (depth + 1 >= d->max_depth) {
+          return scan_fail(d, r->base + r->pos + (size_t)i,
+                           "too deeply nested (max_depth %d)", d->max_depth);
+        }
+        if (c == '{') {
+          d->skip_stack[depth >> 6] |= bit;
+        } else {
+          d->skip_stack[depth >> 6] &= ~bit;
+        }
+        depth++;
+        continue;
+      }
+      depth--;
+      bit = (uint64_t)1 << (depth & 63);
+      int object = (d->skip_stack[depth >> 6] & bit) != 0;
+      if (object != (c == '}')) {
+        return scan_fail(d, r->base + r->pos + (size_t)i,
+                         "mismatched '%c', expected '%c'", (char)c,
+                         object ? '}' : ']');
+      }
+      if (depth == 0) {
+        r->pos += (size_t)i + 1;
+        return 0;
+      }
+    }
+    if (errors != 0) {
+      int i = __builtin_ctzll(errors);
+      size_t at = r->base + r->pos + (size_t)i;
+      if (p[i] == '\\') {
+        return scan_fail(d, at, "unexpected '\\'");
+      }
+      return scan_fail(d, at, "unescaped control character 0x%02x in string",
+                       p[i]);
+    }
+    if (last) {
+      return scan_fail(d, r->base + r->len, "unexpected end of input");
+    }
+    r->pos += 64;
+  }
+}
+
+/* Advance past the byte at in.pos and peek at the next. */
+static int next(json_decoder* d, int* c) {
+  d->in.pos++;
+  return peek(d, c);
+}
+
+static int is_digit(int c) { return c >= '0' && c <= '9'; }
+
+/* Skip the run of digits at in.pos, of which there must be at least one
+ * (else fail: "invalid number, expected a digit after the <after>"). */
+static int skip_digits(json_decoder* d, int* c, const char* after) {
+  if (!is_digit(*c)) {
+    return scan_fail(d, d->in.base + d->in.pos,
+                     "invalid number, expected a digit after the %s", after);
+  }
+  while (is_digit(*c)) {
+    int err = next(d, c);
+    if (err != 0) {
+      return err;
+    }
+  }
+  return 0;
+}
+
+#define TRY(call)          \
+  do {                     \
+    int try_err_ = (call); \
+    if (try_err_ != 0) {   \
+      return try_err_;     \
+    }                      \
+  } while (0)
+
+/* Skip the number at in.pos (RFC 8259 syntax, checked). */
+static int skip_number(json_decoder* d) {
+  int c;
+  TRY(peek(d, &c));
+  if (c == '-') {
+    TRY(next(d, &c));
+    if (!is_digit(c)) {
+      return scan_fail(d, d->in.base + d->in.pos,
+                       "invalid number, expected a digit after the minus "
+                       "sign");
+    }
+  }
+  if (c == '0') {
+    TRY(next(d, &c));
+  } else {
+    TRY(skip_digits(d, &c, "minus sign"));
+  }
+  if (c == '.') {
+    TRY(next(d, &c));
+    TRY(skip_digits(d, &c, "decimal point"));
+  }
+  if (c == 'e' || c == 'E') {
+    TRY(next(d, &c));
+    if (c == '+' || c == '-') {
+      TRY(next(d, &c));
+    }
+    TRY(skip_digits(d, &c, "exponent"));
+  }
+  return 0;
+}
+
+/* Skip true, false or null at in.pos. */
+static int skip_literal(json_decoder* d) {
+  size_t at = d->in.base + d->in.pos;
+  char word[20];
+  size_t n = 0;
+  int c;
+  TRY(peek(d, &c));
+  while (c >= 0 && is_word_char((unsigned)c)) {
+    if (n < 17) {
+      word[n++] = (char)c;
+    }
+    TRY(next(d, &c));
+  }
+  word[n] = '\0';
+  if (strcmp(word, "true") != 0 && strcmp(word, "false") != 0 &&
+      strcmp(word, "null") != 0) {
+    return scan_fail(d, at, "invalid literal '%.16s%s'", word,
+                     n > 16 ? "..." : "");
+  }
+  return 0;
+}
+
+/* The escapes of a top-level key t[0, n) (at offset at) are all valid;
+ * unescape() takes that for granted. */
+static int check_escapes(json_decoder* d, const unsigned char* t, size_t n,
+                         size_t at) {
+  char got[48];
+  for (size_t i = 0; i < n; i++) {
+    if (t[i] != '\\') {
+      continue;
+    }
+    unsigned c = t[i + 1]; /* t[n] is the closing quote */
+    if (c == 'u') {
+      for (size_t k = i + 2; k < i + 6; k++) {
+        unsigned h = k < n ? t[k] : '"';
+        if (!((h >= '0' && h <= '9') ||
+              ((h | 0x20) >= 'a' && (h | 0x20) <= 'f'))) {
+          describe_char(h, got, sizeof(got));
+          return scan_fail(d, at + k, "invalid \\u escape in string, got %s",
+                           got);
+        }
+      }
+      i += 5;
+    } else if (c != 0 && strchr("\"\\/bfnrt", (int)c) != NULL) {
+      i++;
+    } else {
+      describe_char(c, got, sizeof(got));
+      return scan_fail(d, at + i,
+                       "invalid escape in string, '\\' followed by %s", got);
+    }
+  }
+  return 0;
+}
+
+/* A key for a message: quoted, cut at 64 bytes, non-printables as \xNN. */
+static void quote_key(const char* k, size_t n, char* out, size_t size) {
+  size_t o = 0;
+  out[o++] = '"';
+  for (size_t i = 0; i < n && i < 64 && o + 8 < size; i++) {
+    unsigned char c = (unsigned char)k[i];
+    if (c < 0x20 || c == 0x7F || c == '"' || c == '\\') {
+      o += (size_t)snprintf(out + o, size - o, "\\x%02x", c);
+    } else {
+      out[o++] = (char)c;
+    }
+  }
+  if (n > 64 && o + 4 < size) {
+    memcpy(out + o, "...", 3);
+    o += 3;
+  }
+  out[o++] = '"';
+  out[o] = '\0';
+}
+
+/*
+ * The key whose string token is window[kstart, in.pos): check it as decode
+ * would and, if it is wanted (in the set at set_idx), push it (*wanted =
+ * 1). Unless dropped (too long to be wanted: only skip_value's checks).
+ */
+static int take_key(json_decoder* d, size_t kstart, int set_idx, int* wanted) {
+  json_reader* r = &d->in;
+  const unsigned char* body = r->buf + kstart + 1;
+  size_t n = r->pos - kstart - 2;
+  size_t at = r->base + kstart + 1;
+  const char* key = (const char*)body;
+  size_t len = n;
+  *wanted = 0;
+  if (memchr(body, '\\', n) != NULL) {
+    TRY(check_escapes(d, body, n, at));
+    if (!unescape(d, body, n, at, &len)) {
+      return -1;
+    }
+    key = d->scratch;
+  } else {
+    size_t bad = utf8_check(body, n);
+    if (bad < n) {
+      return scan_fail(d, at + bad,
+                       "invalid UTF-8 sequence starting with 0x%02x in string",
+                       body[bad]);
+    }
+  }
+  if (len > d->key_max || !((d->key_lens[(len >> 6) & 3] >> (len & 63)) & 1)) {
+    return 0;
+  }
+  lua_pushlstring(d->L, key, len);
+  if (lua_rawget(d->L, set_idx) == LUA_TNIL) {
+    lua_pop(d->L, 1);
+    return 0;
+  }
+  lua_pop(d->L, 1);
+  lua_pushlstring(d->L, key, len);
+  *wanted = 1;
+  return 0;
+}
+
+/* Skip (or cut out, when in.keep marks its start) the value at in.pos,
+ * whose first byte is c. */
+static int skip_any(json_decoder* d, int c) {
+  if (c == '{' || c == '[' || c == '"') {
+    return skip_value(d, 0, NULL);
+  }
+  if (c == '-' || is_digit(c)) {
+    return skip_number(d);
+  }
+  if (c >= 0 && is_word_char((unsigned)c)) {
+    return skip_literal(d);
+  }
+  return fail_got(d, "expected a value");
+}
+
+/* Decode window[in.keep, in.pos), a wanted value, and set it in the result
+ * table at res_idx under the key on top of the stack. */
+static int take_value(json_decoder* d, int res_idx) {
+  json_reader* r = &d->in;
+  lua_State* L = d->L;
+  int top = d->top;
+  d->top = lua_gettop(L);
+  d->text = r->buf + r->keep;
+  d->len = r->pos - r->keep;
+  d->depth_base = 1;
+  pause_gc(d, d->len);
+  char what[256];
+  size_t pos;
+  int ok = parse_text(d, &pos, what, sizeof(what));
+  d->top = top;
+  d->depth_base = 0;
+  if (!ok) {
+    return scan_fail(d, r->base + r->keep + pos, "%s", what);
+  }
+  lua_rawset(L, res_idx);
+  return 0;
+}
+
+/* The top-level object: wanted members into the table at res_idx. */
+static int keys_scan(json_decoder* d, int set_idx, int res_idx) {
+  json_reader* r = &d->in;
+  lua_State* L = d->L;
+  size_t drop_after = 6 * d->key_max + 2; /* \uXXXX: 6 bytes for 1 */
+  if (drop_after < 4096) {
+    drop_after = 4096;
+  }
+  int c;
+  TRY(skip_ws(d, &c));
+  if (c != '{') {
+    return fail_got(d, "expected an object (option 'keys')");
+  }
+  TRY(next(d, &c));
+  TRY(skip_ws(d, &c));
+  if (c == '}') {
+    r->pos++;
+  } else {
+    for (;;) {
+      if (c != '"') {
+        return fail_got(d, "expected a string for object key");
+      }
+      r->keep = r->pos;
+      int dropped = 0;
+      TRY(skip_value(d, drop_after, &dropped));
+      if (r->keep != KEEP_NONE && r->pos - r->keep > drop_after) {
+        dropped = 1; /* the same whether the window had to move or not */
+      }
+      int wanted = 0;
+      if (!dropped) {
+        size_t kstart = r->keep;
+        TRY(take_key(d, kstart, set_idx, &wanted)); /* key pushed if wanted */
+        if (wanted) {
+          lua_pushvalue(L, -1);
+          if (lua_rawget(L, res_idx) != LUA_TNIL) {
+            char q[300];
+            size_t kn;
+            const char* k = lua_tolstring(L, -2, &kn);
+            quote_key(k, kn, q, sizeof(q));
+            return scan_fail(d, r->base + kstart,
+                             "duplicate key %s (option "
+                             "'keys')",
+                             q);
+          }
+          lua_pop(L, 1);
+        }
+      }
+      r->keep = KEEP_NONE;
+      TRY(skip_ws(d, &c));
+      if (c != ':') {
+        return fail_got(d, "expected ':' after object key");
+      }
+      TRY(next(d, &c));
+      TRY(skip_ws(d, &c));
+      if (wanted) {
+        r->keep = r->pos;
+      }
+      TRY(skip_any(d, c));
+      if (wanted) {
+        TRY(take_value(d, res_idx));
+        r->keep = KEEP_NONE;
+      }
+      TRY(skip_ws(d, &c));
+      if (c == '}') {
+        r->pos++;
+        break;
+      }
+      if (c != ',') {
+        return fail_got(d, "expected ',' or '}' after object member");
+      }
+      TRY(next(d, &c));
+      TRY(skip_ws(d, &c));
+    }
+  }
+  TRY(skip_ws(d, &c));
+  if (c >= 0) {
+    return fail_got(d, "trailing garbage after JSON value");
+  }
+  return 0;
+}
+
+/* decode or decode_file with opts.keys (opts at stack slot 2), d->in set up
+ * on the input: the result table, or nil, msg, code. */
+static int keys_decode(lua_State* L, json_decoder* d, const char* path) {
+  lua_getfield(L, 2, "keys");
+  if (!lua_istable(L, -1)) {
+    return luaL_argerror(L, 2, "option 'keys' must be an array of strings");
+  }
+  int list = lua_gettop(L);
+  lua_Integer n = (lua_Integer)lua_rawlen(L, list);
+  lua_createtable(L, 0, (int)(n < 1024 ? n : 1024));
+  int set_idx = lua_gettop(L);
+  for (lua_Integer i = 1; i <= n; i++) {
+    if (lua_rawgeti(L, list, i) != LUA_TSTRING) {
+      return luaL_argerror(L, 2, "option 'keys' must be an array of strings");
+    }
+    size_t len = lua_rawlen(L, -1);
+    d->key_lens[(len >> 6) & 3] |= (uint64_t)1 << (len & 63);
+    if (len > d->key_max) {
+      d->key_max = len;
+    }
+    lua_pushboolean(L, 1);
+    lua_rawset(L, set_idx);
+  }
+  lua_newtable(L);
+  lua_pushvalue(L, d->mt_object);
+  lua_setmetatable(L, -2);
+  int res_idx = lua_gettop(L);
+  d->top = res_idx;
+  if (d->fd >= 0 && !d->in.eof) {
+    if (!file_reserve(d, JSON_WINDOW)) {
+      return luaL_error(L, "json: out of memory");
+    }
+    d->in.buf = d->file;
+  }
+  int err = keys_scan(d, set_idx, res_idx);
+  if (err == 0) {
+    lua_settop(L, res_idx);
+    return 1;
+  }
+  if (err < 0) {
+    return parse_failure(L, d, path, d->err_pos, d->err_msg);
+  }
+  lua_pushfstring(L, "json: %s", path != NULL ? path : "");
+  return sw_fail_errno(L, lua_tostring(L, -1), err);
 }
 
 /* json.decode_file(path[, opts]) -> value | nil, msg, code */
 static int json_decode_file(lua_State* L) {
   const char* path = luaL_checkstring(L, 1);
-  int max_depth = decode_options(L, 2);
+  decode_opts o;
+  decode_options(L, 2, &o);
   lua_settop(L, 2);
-  json_decoder* d = new_decoder(L, max_depth); /* before open: it may raise */
+  json_decoder* d = new_decoder(L, o.max_depth); /* before open: may raise */
+  d->replace = o.replace;
   do {
     d->fd = open(path, O_RDONLY | O_CLOEXEC);
   } while (d->fd < 0 && errno == EINTR);
@@ -1096,8 +1893,24 @@ static int json_decode_file(lua_State* L) {
   struct stat st;
   int regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
   size_t size = regular && st.st_size > 0 ? (size_t)st.st_size : 0;
-  pause_gc(d, size);
   int err = -1;
+  if (o.keys) {
+    d->in.keep = KEEP_NONE;
+    if (regular) {
+      return keys_decode(L, d, path); /* in pieces, as it is read */
+    }
+    err = read_all(d, 65536); /* a pipe, say: line numbers need it all */
+    if (err == 0) {
+      d->doc = d->text;
+      d->in.buf = d->text;
+      d->in.len = d->len;
+      d->in.eof = 1;
+      return keys_decode(L, d, path);
+    }
+    lua_pushfstring(L, "json: %s", path);
+    return sw_fail_errno(L, lua_tostring(L, -1), err);
+  }
+  pause_gc(d, size);
   if (regular) {
     err = decode_stream(d);
     if (err == 0) {

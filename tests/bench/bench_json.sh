@@ -4,7 +4,9 @@
 # then json.encode(v, {canonical = true}), next to Python's json.load and
 # the json.dumps(v, indent=2, sort_keys=True) that scriptworker signs with,
 # each in its own process. Wall and CPU seconds, peak RSS so far (decode
-# alone, then decode + encode), ratios python / ours. No thresholds.
+# alone, then decode + encode), ratios python / ours. Then what chain of
+# trust needs: json.decode_file(f, {keys = 10 taskIds}) in a process of its
+# own, next to the same python json.load. No thresholds.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -16,11 +18,16 @@ FILE=$CACHE/task-graph-$TASKS.json
 if [ ! -s "$FILE" ]; then
   mkdir -p "$CACHE"
   echo "generating $FILE (once)..."
-  python3 ../shared/tools/gen-task-graph.py "$TASKS" "$FILE.tmp"
+  python3 "${SW_SHARED:-../shared}/tools/gen-task-graph.py" "$TASKS" "$FILE.tmp"
   mv "$FILE.tmp" "$FILE"
 fi
 
 ours=$("$SW" lua tests/bench/json_bench.lua "$FILE")
+# Ten taskIds spread over the graph: the top-level keys, at indent 2.
+mapfile -t ids < <(grep -E '^  "[A-Za-z0-9_-]{22}": \{$' "$FILE" |
+  awk -v n="$TASKS" 'NR % int(n / 10) == 1 { print substr($1, 2, 22) }' |
+  head -n 10)
+keys=$("$SW" lua tests/bench/json_bench.lua "$FILE" keys "${ids[@]}")
 
 theirs=$(python3 - "$FILE" <<'PY'
 import json, resource, sys, time
@@ -73,3 +80,14 @@ for s in decode encode; do
     "$(ratio "$(field $s 4 "$theirs")" "$(field $s 4 "$ours")")"
 done
 echo "canonical text identical to the file python wrote: ours $(field identical 2 "$ours"), python $(field identical 2 "$theirs")"
+mine="scriptworker decode_file {keys = ${#ids[@]} ids}"
+printf "%-46s %8s %8s %9s\n" "$mine" "$(field keys 2 "$keys")" \
+  "$(field keys 3 "$keys")" "$(field keys 4 "$keys")"
+printf "%-46s %8s %8s %9s\n" "python3 json.load (as above)" \
+  "$(field decode 2 "$theirs")" "$(field decode 3 "$theirs")" \
+  "$(field decode 4 "$theirs")"
+printf "%-46s %8s %8s %9s\n" "  python / ours" \
+  "$(ratio "$(field decode 2 "$theirs")" "$(field keys 2 "$keys")")" \
+  "$(ratio "$(field decode 3 "$theirs")" "$(field keys 3 "$keys")")" \
+  "$(ratio "$(field decode 4 "$theirs")" "$(field keys 4 "$keys")")"
+echo "taskIds found with keys: $(field found 2 "$keys") of ${#ids[@]}"

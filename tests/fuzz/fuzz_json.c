@@ -8,9 +8,16 @@
  * runs again with the allocator nearly out of memory, so the error paths
  * that unwind through yajl's callbacks must free what they hold (the leak
  * checker runs after every input, when the state is closed).
+ *
+ * The keys option (KEYS_CHECK below) must never raise either, and must
+ * agree with the full decode whenever that gives an object: the same
+ * values for the keys asked, or a duplicate-key failure. It also runs
+ * nearly out of memory. replace_surrogates must change nothing on input
+ * that decodes without it.
  */
 #include <lauxlib.h>
 #include <lua.h>
+#include <lualib.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +80,40 @@ static int fuzz_call(lua_State* L, const char* fn, int idx, const char* opt) {
   return lua_gettop(L) - base;
 }
 
+/* Called with the module and the input; raises when a property fails. */
+static const char KEYS_CHECK[] =
+    "local json, text = ...\n"
+    "local function canon(v) return json.encode(v, {canonical = true}) end\n"
+    "local function failure(v, msg, code)\n"
+    "  assert(v == nil and type(msg) == 'string' and code == 'parse' and\n"
+    "         msg:sub(1, 11) == 'json: line ', 'odd keys failure')\n"
+    "end\n"
+    "local full = json.decode(text)\n"
+    "local v, msg, code = json.decode(text, {keys = {'a', '', '0'}})\n"
+    "if v == nil then failure(v, msg, code)\n"
+    "else assert(getmetatable(v) == json.object_mt, 'keys: not an object')\n"
+    "end\n"
+    "if type(full) == 'table' and getmetatable(full) == json.object_mt then\n"
+    "  local want = {'\\0missing'}\n"
+    "  for k in pairs(full) do\n"
+    "    if #want < 9 then want[#want + 1] = k end\n"
+    "  end\n"
+    "  local got, m2, c2 = json.decode(text, {keys = want})\n"
+    "  if got == nil then\n"
+    "    failure(got, m2, c2)\n"
+    "    assert(m2:find('duplicate key', 1, true), 'keys refused: ' .. m2)\n"
+    "  else\n"
+    "    local expect = json.object()\n"
+    "    for _, k in ipairs(want) do expect[k] = full[k] end\n"
+    "    assert(canon(expect) == canon(got), 'keys disagree with decode')\n"
+    "  end\n"
+    "end\n"
+    "local r, m3, c3 = json.decode(text, {replace_surrogates = true})\n"
+    "if r == nil then failure(r, m3, c3) end\n"
+    "if full ~= nil then\n"
+    "  assert(canon(r) == canon(full), 'replace_surrogates changed a value')\n"
+    "end\n";
+
 static int starts_with(lua_State* L, int idx, const char* prefix) {
   const char* s = lua_tostring(L, idx);
   return s != NULL && strncmp(s, prefix, strlen(prefix)) == 0;
@@ -111,6 +152,33 @@ static void fuzz_run(lua_State* L, fuzz_heap* heap, const uint8_t* data,
       fuzz_require(lua_rawequal(L, 4, 9), "compact text changed", L);
     }
   }
+  lua_settop(L, 2);
+  luaL_requiref(L, "_G", luaopen_base, 1); /* for KEYS_CHECK */
+  luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
+  lua_settop(L, 2);
+  fuzz_require(luaL_loadbuffer(L, KEYS_CHECK, sizeof(KEYS_CHECK) - 1,
+                               "=keys_check") == LUA_OK,
+               "keys check does not load", L);
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  fuzz_require(lua_pcall(L, 2, 0, 0) == LUA_OK, "keys check failed", L);
+  /* The keys scanner with a few KiB of memory left. */
+  lua_settop(L, 2);
+  lua_getfield(L, 1, "decode");
+  lua_pushvalue(L, 2);
+  lua_createtable(L, 0, 1);
+  lua_createtable(L, 2, 0);
+  lua_pushliteral(L, "a");
+  lua_rawseti(L, -2, 1);
+  lua_pushliteral(L, "");
+  lua_rawseti(L, -2, 2);
+  lua_setfield(L, -2, "keys");
+  heap->limit = heap->used + 256 + (size % 64) * 64;
+  int kstatus = lua_pcall(L, 2, LUA_MULTRET, 0);
+  heap->limit = FUZZ_MEMORY_LIMIT;
+  fuzz_require(kstatus == LUA_OK || kstatus == LUA_ERRMEM ||
+                   (kstatus == LUA_ERRRUN && starts_with(L, -1, "stack")),
+               "keys decode raised something other than a memory error", L);
   /* Again with a few KiB of memory left, by the input's size. */
   lua_settop(L, 2);
   lua_getfield(L, 1, "decode");

@@ -158,6 +158,14 @@ describe("sw.json", function()
           "line 1 column 9 (byte 8): trailing garbage after JSON value, got '}'",
         },
         { "01", "line 1 column 2 (byte 1): trailing garbage after JSON value, got '1'" },
+        -- yajl takes \v and \f for whitespace.
+        { "[1,\v2]", "line 1 column 4 (byte 3): unexpected byte 0x0b" },
+        { "\f{}", "line 1 column 1 (byte 0): unexpected byte 0x0c" },
+        { '{"a":\v1', "line 1 column 6 (byte 5): unexpected byte 0x0b" },
+        -- yajl holds back a string left open at the end, then forgets it.
+        { '{"a": 1} "', "line 1 column 10 (byte 9): trailing garbage after JSON value, got string" },
+        { '1"x', "line 1 column 2 (byte 1): trailing garbage after JSON value, got string" },
+        { '"a""', "line 1 column 4 (byte 3): trailing garbage after JSON value, got string" },
         {
           '"abc\\qdef"',
           "line 1 column 5 (byte 4): invalid escape in string, '\\' followed by 'q'",
@@ -280,6 +288,40 @@ describe("sw.json", function()
     end)
   end)
 
+  describe("lone surrogates", function()
+    it("replaces lone surrogates with U+FFFD when asked", function()
+      local cases = {
+        { '"\\ud800"', "\u{FFFD}" },
+        { '"x\\udc00y"', "x\u{FFFD}y" },
+        { '"\\ud83d\\u0041"', "\u{FFFD}A" },
+        { '"\\ud800\\ud800\\udc00"', "\u{FFFD}\u{10000}" },
+        { '"\\udbff\\udfff\\udfff"', "\u{10FFFF}\u{FFFD}" },
+        { '"\\ud83d"', "\u{FFFD}" },
+        { '"\\ud83d\\ude00"', "😀" },
+      }
+      for _, case in ipairs(cases) do
+        assert.are.equal(case[2], json.decode(case[1], { replace_surrogates = true }))
+        assert.are.equal(1, json.decode("{" .. case[1] .. ": 1}", { replace_surrogates = true })[case[2]])
+        assert.are.equal(
+          case[2],
+          json.decode('{"k": ' .. case[1] .. "}", { keys = { "k" }, replace_surrogates = true }).k
+        )
+        if case[1] ~= '"\\ud83d\\ude00"' then
+          local v, msg, code = json.decode(case[1])
+          assert.is_nil(v)
+          assert.is_truthy(msg:find("unpaired surrogate", 1, true))
+          assert.are.equal("parse", code)
+          assert.is_nil(json.decode(case[1], { replace_surrogates = false }))
+        end
+      end
+      -- Ill-formed UTF-8 is still refused.
+      assert.is_nil(json.decode('"\237\160\128"', { replace_surrogates = true }))
+      assert.has_error(function()
+        json.decode("1", { replace_surrogates = 1 })
+      end, "bad argument #2 to 'decode' (option 'replace_surrogates' must be a boolean)")
+    end)
+  end)
+
   describe("decode_file", function()
     local dir
     before_each(function()
@@ -309,6 +351,18 @@ describe("sw.json", function()
         "json: " .. dir .. "/bad.json: line 2 column 14 (byte 15): expected a value, got ']'",
         "parse",
         json.decode_file(dir .. "/bad.json")
+      )
+      write(dir .. "/vt.json", '{\n  "a": [1,\v2]\n}\n')
+      assert_fails(
+        "json: " .. dir .. "/vt.json: line 2 column 11 (byte 12): unexpected byte 0x0b",
+        "parse",
+        json.decode_file(dir .. "/vt.json")
+      )
+      write(dir .. "/open.json", '{"a": 1}\n"b')
+      assert_fails(
+        "json: " .. dir .. "/open.json: line 2 column 1 (byte 9): trailing garbage after JSON value, got string",
+        "parse",
+        json.decode_file(dir .. "/open.json")
       )
       -- Not a regular file: read whole, not in chunks.
       assert_fails(
@@ -386,6 +440,524 @@ describe("sw.json", function()
         "parse",
         json.decode_file(dir .. "/cut.json")
       )
+    end)
+  end)
+
+  describe("keys option", function()
+    local dir
+    before_each(function()
+      dir = support.tmpdir()
+    end)
+    after_each(function()
+      os.execute("rm -rf '" .. dir .. "'")
+    end)
+
+    local function canon(v)
+      return assert(json.encode(v, { canonical = true }))
+    end
+
+    -- The top-level keys of a document, from a full decode.
+    local function top_keys(full)
+      local ks = {}
+      for k in pairs(full) do
+        ks[#ks + 1] = k
+      end
+      table.sort(ks)
+      return ks
+    end
+
+    -- decode(text, {keys = want}) must hold exactly the wanted keys that
+    -- the full decode has, with the same values.
+    local function check_same(text, want, opts)
+      local full = assert(json.decode(text, opts))
+      local o = { keys = want }
+      for k, v in pairs(opts or {}) do
+        o[k] = v
+      end
+      local got, msg = json.decode(text, o)
+      assert(got, msg)
+      assert.are.equal(json.object_mt, getmetatable(got))
+      local expect = json.object()
+      for _, k in ipairs(want) do
+        if full[k] ~= nil then
+          expect[k] = full[k]
+        end
+      end
+      assert.are.equal(canon(expect), canon(got))
+      return got
+    end
+
+    it("decodes wanted values exactly as decode does", function()
+      local docs = {
+        "{}",
+        " \n{ }\t",
+        '{"a": {"b": {"a": 1}}, "c": "\\"a\\": 2", "d": ["a", {"a": 3}], "e": {"b": [{"b": 4}]}}',
+        '{"\\u0061x": 1, "\\"q\\"": 2, "é": 3, "\\u00e9x": 4, "😀": 5, "\\ud83d\\ude01": 6, "\\/": 7}',
+        '{"i": 9007199254740993, "m": -9223372036854775808, "big": 123456789012345678901234567890,'
+          .. ' "f": -0.5e-3, "z": 0, "neg": -0, "x": 1E+2, "y": 2.50}',
+        '{"ea": [], "eo": {}, "nested": [[], {}, [{}], {"x": []}]}',
+        '{"t": true, "f": false, "n": null, "s": "", "arr": [true, false, null]}',
+        '\n\t{\r\n "a" \t:\n [ 1 , 2 ] ,\n"b":{ }\n,"c"  :  "x"  }\n ',
+        '{"s": "[[[{{{", "t": "]]]}}}", "u": "\\\\", "v": "\\\\\\"[", "w": "\\b\\f\\n\\r\\t\\u0000\\u001f"}',
+        '{"deep": [[[[[[[[[[{"a": [[[[]]]]}]]]]]]]]]], "after": "\\ud800\\udc00"}',
+        '{"a": 1, "b": 2, "a": 3}', -- duplicates, none wanted below
+      }
+      for _, text in ipairs(docs) do
+        local full = assert(json.decode(text))
+        local want = top_keys(full)
+        -- Every key, a missing one, and names that only occur nested or
+        -- inside strings (they must not be found).
+        local keys = { "missing", "b\0", "zz" }
+        for _, k in ipairs(want) do
+          if k ~= "a" or not text:find('"a": 3}', 1, true) then
+            keys[#keys + 1] = k
+          end
+        end
+        check_same(text, keys)
+        -- One key at a time, and none.
+        for _, k in ipairs(want) do
+          if not text:find('"a": 3}', 1, true) then
+            check_same(text, { k })
+          end
+        end
+        assert.are.same({}, assert(json.decode(text, { keys = {} })))
+      end
+      -- Keys seen only nested or in strings are not picked up.
+      local v = assert(json.decode('{"x": {"k": 1}, "y": ["k", {"k": 2}], "z": "\\"k\\": 3"}', { keys = { "k" } }))
+      assert.is_nil(next(v))
+      -- Arrays and objects stay apart in wanted values.
+      v = assert(json.decode('{"a": [], "o": {}, "n": [{}, []]}', { keys = { "a", "o", "n" } }))
+      assert.are.equal(json.array_mt, getmetatable(v.a))
+      assert.are.equal(json.object_mt, getmetatable(v.o))
+      assert.are.equal(json.object_mt, getmetatable(v.n[1]))
+      assert.are.equal(json.array_mt, getmetatable(v.n[2]))
+      assert.are.equal(9007199254740993, json.decode('{"i": 9007199254740993}', { keys = { "i" } }).i)
+      assert.is_true(math.type(json.decode('{"i": 5}', { keys = { "i" } }).i) == "integer")
+    end)
+
+    -- Random objects, with escapes, brackets and quotes in strings and keys,
+    -- so that 64-byte block edges fall everywhere.
+    local function random_doc(seed)
+      math.randomseed(seed)
+      local pieces = { "x", "y", "\\", '"', "[", "]", "{", "}", ",", ":", "é", "😀", "\n", "\1", "/", " " }
+      local function str()
+        local s = {}
+        for i = 1, math.random(0, 40) do
+          s[i] = pieces[math.random(1, #pieces)]
+        end
+        return table.concat(s)
+      end
+      local function gen(depth)
+        local r = math.random(1, depth > 5 and 5 or 7)
+        if r == 1 then
+          return math.random(-100000, 100000)
+        elseif r == 2 then
+          return math.random(0, 1) == 1 and json.null or (math.random(0, 1) == 1)
+        elseif r == 3 then
+          return math.random() * 10 ^ math.random(-20, 20)
+        elseif r <= 5 then
+          return str()
+        elseif r == 6 then
+          local t = json.array()
+          for i = 1, math.random(0, 6) do
+            t[i] = gen(depth + 1)
+          end
+          return t
+        else
+          local t = json.object()
+          for _ = 1, math.random(0, 6) do
+            t[str()] = gen(depth + 1)
+          end
+          return t
+        end
+      end
+      local top = json.object()
+      for i = 1, math.random(0, 12) do
+        top[i % 3 == 0 and str() or "k" .. i] = gen(1)
+      end
+      return top
+    end
+
+    it("agrees with decode on random documents", function()
+      for seed = 1, 150 do
+        local top = random_doc(seed)
+        local all = top_keys(top)
+        for _, opts in ipairs({ {}, { indent = 2 }, { ensure_ascii = true } }) do
+          local text = assert(json.encode(top, opts))
+          check_same(text, all)
+          local some = { "none" }
+          for i = 1, #all, 2 do
+            some[#some + 1] = all[i]
+          end
+          check_same(text, some)
+        end
+      end
+    end)
+
+    it("handles escapes on either side of 64-byte block edges", function()
+      local tails = { '\\\\', '\\"', '\\\\\\"', '\\\\\\\\', '\\u005c', "[{", "}]" }
+      for pad = 0, 140 do
+        for _, tail in ipairs(tails) do
+          local text = '{"p": ["'
+            .. string.rep("x", pad)
+            .. tail
+            .. '", {"q": "'
+            .. tail
+            .. '"}], "a": "'
+            .. tail
+            .. '"}'
+          check_same(text, { "a" })
+          check_same(text, { "p", "a" })
+        end
+      end
+    end)
+
+    it("refuses a wanted key twice; other duplicates pass", function()
+      assert_fails(
+        "json: line 1 column 18 (byte 17): duplicate key \"a\" (option 'keys')",
+        "parse",
+        json.decode('{"a": 1, "b": 2, "a": 1}', { keys = { "a" } })
+      )
+      assert_fails(
+        "json: line 1 column 10 (byte 9): duplicate key \"a\" (option 'keys')",
+        "parse",
+        json.decode('{"a": 1, "\\u0061": 2}', { keys = { "a" } })
+      )
+      assert.are.equal(2, json.decode('{"a": 1, "b": 2, "a": 1}', { keys = { "b" } }).b)
+    end)
+
+    it("applies max_depth to wanted and skipped values", function()
+      local text = '{"a": [[1]], "b": {"c": {}}}'
+      for _, want in ipairs({ { "a" }, { "b" }, { "x" } }) do
+        assert_fails(
+          "json: line 1 column 8 (byte 7): too deeply nested (max_depth 2)",
+          "parse",
+          json.decode(text, { keys = want, max_depth = 2 })
+        )
+        assert.is_table(json.decode(text, { keys = want, max_depth = 3 }))
+      end
+      assert_fails(
+        "json: line 1 column 7 (byte 6): too deeply nested (max_depth 1)",
+        "parse",
+        json.decode('{"a": {}}', { keys = { "a" }, max_depth = 1 })
+      )
+      assert.are.equal(1, json.decode('{"a": 1}', { keys = { "a" }, max_depth = 1 }).a)
+    end)
+
+    it("fails on invalid input with the offending byte", function()
+      local cases = {
+        { "", "line 1 column 1 (byte 0): unexpected end of input" },
+        { "  ", "line 1 column 3 (byte 2): unexpected end of input" },
+        { "[1]", "line 1 column 1 (byte 0): expected an object (option 'keys'), got '['" },
+        { '"a"', "line 1 column 1 (byte 0): expected an object (option 'keys'), got string" },
+        { "{", "line 1 column 2 (byte 1): unexpected end of input" },
+        { "{a: 1}", "line 1 column 2 (byte 1): expected a string for object key, got 'a'" },
+        { '{"a" 1}', "line 1 column 6 (byte 5): expected ':' after object key, got '1'" },
+        { '{"a": 1,}', "line 1 column 9 (byte 8): expected a string for object key, got '}'" },
+        { '{"a": 1 "b": 2}', "line 1 column 9 (byte 8): expected ',' or '}' after object member, got string" },
+        { '{"x": 1} {', "line 1 column 10 (byte 9): trailing garbage after JSON value, got '{'" },
+        { '{"x": }', "line 1 column 7 (byte 6): expected a value, got '}'" },
+        { '{"x": tru}', "line 1 column 7 (byte 6): invalid literal 'tru'" },
+        { '{"x": nulls}', "line 1 column 7 (byte 6): invalid literal 'nulls'" },
+        { '{"x": -}', "line 1 column 8 (byte 7): invalid number, expected a digit after the minus sign" },
+        { '{"x": 1.}', "line 1 column 9 (byte 8): invalid number, expected a digit after the decimal point" },
+        { '{"x": 1e+}', "line 1 column 10 (byte 9): invalid number, expected a digit after the exponent" },
+        { '{"x": 01}', "line 1 column 8 (byte 7): expected ',' or '}' after object member, got '1'" },
+        { '{"x": [1}', "line 1 column 9 (byte 8): mismatched '}', expected ']'" },
+        { '{"x": {"a": [}]}', "line 1 column 14 (byte 13): mismatched '}', expected ']'" },
+        { '{"x": [1, "]"', "line 1 column 14 (byte 13): unexpected end of input" },
+        { '{"x": "a\tb"}', "line 1 column 9 (byte 8): unescaped control character 0x09 in string" },
+        { '{"x": [\\"]}', "line 1 column 8 (byte 7): unexpected '\\'" },
+        { '{"x\\q": 1}', "line 1 column 4 (byte 3): invalid escape in string, '\\' followed by 'q'" },
+        { '{"x\\u12g4": 1}', "line 1 column 8 (byte 7): invalid \\u escape in string, got 'g'" },
+        { '{"x\\ud800": 1}', "line 1 column 4 (byte 3): unpaired surrogate \\ud800 in string" },
+        { '{"\255": 1}', "line 1 column 3 (byte 2): invalid UTF-8 sequence starting with 0xff in string" },
+        -- Wanted values are checked by decode itself.
+        { '{"w": [1,]}', "line 1 column 10 (byte 9): expected a value, got ']'" },
+        { '{"w": "\\q"}', "line 1 column 8 (byte 7): invalid escape in string, '\\' followed by 'q'" },
+        { '{"w": {"a" 1}}', "line 1 column 12 (byte 11): expected ':' after object key, got '1'" },
+        { '{"w": "\\udc00"}', "line 1 column 8 (byte 7): unpaired surrogate \\udc00 in string" },
+        {
+          '{\n  "w": [\n    "\255"\n  ]\n}',
+          "line 3 column 6 (byte 16): invalid UTF-8 sequence starting with 0xff in string",
+        },
+      }
+      for _, case in ipairs(cases) do
+        assert_fails("json: " .. case[2], "parse", json.decode(case[1], { keys = { "w" } }))
+      end
+      -- Not checked in skipped values (documented): tokens between brackets,
+      -- what a backslash escapes, UTF-8.
+      for _, text in ipairs({ '{"s": [1 2 :, x]}', '{"s": "\\q"}', '{"s": ["\255"]}' }) do
+        assert.is_nil(json.decode(text))
+        assert.are.same({}, assert(json.decode(text, { keys = { "w" } })))
+      end
+    end)
+
+    local sample = '{\n  "a": {"k": [1, 2.5e-3, "s\\"}]", null, true, false, {"x": {}}]},\n'
+      .. '  "\\u0062": "v\\u00e9\\ud83d\\ude00",\n  "c": -12,\n  "d": [[], {"e": "]"}],\n'
+      .. '  "f": "[{\\\\",\n  "g": true\n}\n'
+
+    it("fails, never crashes, on every truncation", function()
+      for _, want in ipairs({ { "a", "b", "c", "d", "f", "g" }, { "zz" } }) do
+        check_same(sample, want)
+        local last = #sample:match("^(.*})") -- the last '}' ends the value
+        for cut = 0, last - 1 do
+          local v, msg, code = json.decode(sample:sub(1, cut), { keys = want })
+          assert.is_nil(v, cut)
+          assert.are.equal("parse", code)
+          local byte = tonumber(msg:match("^json: line %d+ column %d+ %(byte (%d+)%): "))
+          assert.is_true(byte ~= nil and byte <= cut, msg)
+        end
+      end
+    end)
+
+    it("agrees with decode whenever decode accepts a corrupted document", function()
+      local subs = { "", " ", "}", "]", "{", "[", '"', "\\", ",", ":", "1", "x", "\0" }
+      local both, differ = 0, 0
+      for at = 1, #sample do
+        for _, sub in ipairs(subs) do
+          local text = sample:sub(1, at - 1) .. sub .. sample:sub(at + 1)
+          local want = { "a", "b", "c", "d", "f", "g" }
+          local full = json.decode(text)
+          local v, msg, code = json.decode(text, { keys = want })
+          if v == nil then
+            assert.are.equal("parse", code)
+            assert.is_truthy(msg:match("^json: line %d+ column %d+ %(byte %d+%): "), msg)
+          end
+          if type(full) == "table" and getmetatable(full) == json.object_mt and not (msg or ""):find("duplicate") then
+            assert(v, msg)
+            local expect = json.object()
+            for _, k in ipairs(want) do
+              expect[k] = full[k]
+            end
+            assert.are.equal(canon(expect), canon(v))
+            both = both + 1
+          elseif v ~= nil then
+            differ = differ + 1 -- an error inside a skipped value
+          end
+        end
+      end
+      assert.is_true(both > 50)
+    end)
+
+    -- A task-graph.json of a few MB: Gecko-like tasks, keyed by taskId,
+    -- written as the decision task writes it (indent 2, sorted keys).
+    local function task_graph(n)
+      math.randomseed(7)
+      local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+      local function slug()
+        local t = {}
+        for i = 1, 22 do
+          local r = math.random(1, #alphabet)
+          t[i] = alphabet:sub(r, r)
+        end
+        return table.concat(t)
+      end
+      local graph = json.object()
+      local ids = {}
+      for i = 1, n do
+        local id = slug()
+        ids[#ids + 1] = id
+        local deps = json.object()
+        if i > 1 then
+          deps["build"] = ids[math.random(1, #ids - 1)]
+        end
+        graph[id] = {
+          kind = "build",
+          label = "build-linux64-" .. i .. "/opt",
+          attributes = { build_platform = "linux64", nightly = i % 2 == 0, shipping_phase = json.null },
+          dependencies = deps,
+          soft_dependencies = json.array(),
+          optimization = i % 3 == 0 and { ["skip-unless-changed"] = { "taskcluster/**" } } or json.null,
+          task = {
+            provisionerId = "aws-provisioner-v1",
+            workerType = "gecko-3-b-linux",
+            dependencies = { ids[1] },
+            routes = { "index.gecko.v2.maple.latest.firefox.linux64-opt", "tc-treeherder.v2.maple.\"q\"" },
+            payload = {
+              env = { GECKO_HEAD_REV = "054fe08d229f064a71bae9bb793e7ab8d95eff61", MOZ_SCM_LEVEL = "3" },
+              command = { "/builds/worker/bin/run-task", "--", "echo '{[\\]}' é 😀" },
+              maxRunTime = 7200 + i,
+              artifacts = { ["public/build"] = { type = "directory", path = "/builds/worker/artifacts/" } },
+            },
+            extra = { chainOfTrust = { inputs = { ["docker-image"] = slug() } } },
+          },
+          task_id = id,
+        }
+      end
+      return graph, ids
+    end
+
+    it("extracts tasks from a generated task graph file of a few MB", function()
+      local graph, ids = task_graph(2500)
+      local text = assert(json.encode(graph, { canonical = true }))
+      assert.is_true(#text > 3 * 1024 * 1024)
+      write(dir .. "/task-graph.json", text)
+      local want = { "missing-task-id" }
+      for i = 1, #ids, 211 do
+        want[#want + 1] = ids[i]
+      end
+      local got = assert(json.decode_file(dir .. "/task-graph.json", { keys = want }))
+      local n = 0
+      for k, v in pairs(got) do
+        n = n + 1
+        assert.are.equal(k, v.task_id)
+        assert.are.equal(canon(graph[k]), canon(v))
+      end
+      assert.are.equal(#want - 1, n)
+      check_same(text, want)
+      -- An error far into the file: the line is counted by reading it again.
+      local at = text:find(ids[2000], 1, true) + 3 -- a byte of that key
+      local bad = text:sub(1, at - 1) .. "\t" .. text:sub(at + 1)
+      write(dir .. "/bad.json", bad)
+      local before = bad:sub(1, at - 1)
+      local line = select(2, before:gsub("\n", "")) + 1
+      local col = at - #before:match("^.*\n")
+      assert_fails(
+        string.format(
+          "json: %s/bad.json: line %d column %d (byte %d): unescaped control character 0x09 in string",
+          dir,
+          line,
+          col,
+          at - 1
+        ),
+        "parse",
+        json.decode_file(dir .. "/bad.json", { keys = want })
+      )
+    end)
+
+    it("reads files in windows: values across the window's edges", function()
+      -- decode_file reads about 1 MiB at a time; a padding member moves
+      -- the first edge over every byte of the members after it.
+      local tail = '"a": [1, {"k": "x\\"]"}], "b\\u00e9": -1.5e2, "c": "[\\\\", "d": {"e": null}, "f": true'
+      local window = 1024 * 1024
+      local want = { "a", "bé", "c", "d", "f" }
+      local expect = canon(assert(json.decode("{" .. tail .. "}", { keys = want })))
+      for shift = 0, #tail + 2 do
+        local head = '{"pad": "' .. string.rep("p", window - 12 - shift) .. '", '
+        write(dir .. "/w.json", head .. tail .. "}")
+        local got, msg = json.decode_file(dir .. "/w.json", { keys = want })
+        assert(got, msg)
+        assert.are.equal(expect, canon(got))
+        -- And a wanted value bigger than the window.
+        if shift % 16 == 0 then
+          local v = assert(json.decode_file(dir .. "/w.json", { keys = { "pad", "f" } }))
+          assert.are.equal(window - 12 - shift, #v.pad)
+        end
+      end
+      -- Cut files fail at their end.
+      local whole = '{"pad": "' .. string.rep("p", window) .. '", ' .. tail .. "}"
+      for _, cut in ipairs({ window - 1, window + 9, window + 10, #whole - 1 }) do
+        write(dir .. "/cut.json", whole:sub(1, cut))
+        local v, msg, code = json.decode_file(dir .. "/cut.json", { keys = want })
+        assert.is_nil(v)
+        assert.are.equal("parse", code)
+        assert.is_truthy(msg:find("unexpected end of input", 1, true), msg)
+      end
+    end)
+
+    it("skips keys too long to be wanted without keeping them", function()
+      -- 3 MiB keys cross window edges; they cannot be "a" or "b", so they
+      -- are only checked as skipped strings are.
+      local long = string.rep("k", 3 * 1024 * 1024)
+      local text = '{"' .. long .. '\\\\": [1], "a": {"x": "' .. long .. '"}, "' .. long .. 'y": 2, "b": 3}'
+      write(dir .. "/long.json", text)
+      local v = assert(json.decode_file(dir .. "/long.json", { keys = { "a", "b" } }))
+      assert.are.equal(#long, #v.a.x)
+      assert.are.equal(3, v.b)
+      assert.are.same({ b = 3 }, assert(json.decode(text, { keys = { "b" } })))
+      -- Such a key's UTF-8 is not checked, in a file or not; a short one's is.
+      for _, key in ipairs({ long .. "\255", string.rep("k", 4096) .. "\255" }) do
+        write(dir .. "/long.json", '{"' .. key .. '": 1, "b": 2}')
+        assert.are.same({ b = 2 }, assert(json.decode_file(dir .. "/long.json", { keys = { "b" } })))
+        assert.are.same({ b = 2 }, assert(json.decode('{"' .. key .. '": 1, "b": 2}', { keys = { "b" } })))
+      end
+      assert.is_nil(json.decode('{"' .. string.rep("k", 4000) .. '\255": 1, "b": 2}', { keys = { "b" } }))
+      write(dir .. "/long.json", '{"' .. long .. "\n" .. '": 1}')
+      local _, msg = json.decode_file(dir .. "/long.json", { keys = { "a" } })
+      assert.are.equal(
+        string.format(
+          "json: %s/long.json: line 1 column %d (byte %d): unescaped control character 0x0a in string",
+          dir,
+          #long + 3,
+          #long + 2
+        ),
+        msg
+      )
+    end)
+
+    it("reports unreadable files and reads pipes whole", function()
+      assert_fails(
+        "json: " .. dir .. "/missing.json: No such file or directory",
+        "ENOENT",
+        json.decode_file(dir .. "/missing.json", { keys = { "a" } })
+      )
+      assert_fails("json: " .. dir .. ": Is a directory", "EISDIR", json.decode_file(dir, { keys = { "a" } }))
+      assert_fails(
+        "json: /dev/null: line 1 column 1 (byte 0): unexpected end of input",
+        "parse",
+        json.decode_file("/dev/null", { keys = { "a" } })
+      )
+    end)
+
+    it("raises on bad options", function()
+      assert.has_error(function()
+        json.decode("{}", { keys = "a" })
+      end, "bad argument #2 to 'decode' (option 'keys' must be an array of strings)")
+      assert.has_error(function()
+        json.decode("{}", { keys = { "a", 1 } })
+      end, "bad argument #2 to 'decode' (option 'keys' must be an array of strings)")
+      assert.has_error(function()
+        json.decode_file("/dev/null", { keys = { {} } })
+      end, "bad argument #2 to 'decode_file' (option 'keys' must be an array of strings)")
+    end)
+  end)
+
+  describe("limits", function()
+    it("decodes 10,000 levels of nesting without recursing in C", function()
+      local n = 10000
+      local parts, close = {}, {}
+      for i = 1, n - 1 do
+        parts[i] = i % 2 == 0 and "[" or '{"k":'
+        close[n - i] = i % 2 == 0 and "]" or "}"
+      end
+      local text = table.concat(parts) .. "[]" .. table.concat(close)
+      local v = assert(json.decode(text, { max_depth = n }))
+      local depth = 0
+      while v ~= nil do
+        depth = depth + 1
+        v = getmetatable(v) == json.object_mt and v.k or v[1]
+      end
+      assert.are.equal(n, depth)
+      assert_fails(
+        string.format(
+          "json: line 1 column %d (byte %d): too deeply nested (max_depth %d)",
+          #text - n,
+          #text - n - 1,
+          n - 1
+        ),
+        "parse",
+        json.decode(text, { max_depth = n - 1 })
+      )
+      -- Wanted and skipped with keys, from a coroutine too (Lua's C calls
+      -- then run on the coroutine's C stack share).
+      local wrapped = '{"w": ' .. string.rep("[", n - 1) .. string.rep("]", n - 1) .. ', "s": 1}'
+      local co = coroutine.wrap(function()
+        return json.decode(wrapped, { keys = { "w", "s" }, max_depth = n })
+      end)
+      local got = assert(co())
+      assert.are.equal(1, got.s)
+      assert.is_table(got.w)
+      assert.are.same({ s = 1 }, assert(json.decode(wrapped, { keys = { "s" }, max_depth = n })))
+      assert.is_nil(json.decode(wrapped, { keys = { "s" }, max_depth = n - 1 }))
+      -- decode_file, streaming and with keys.
+      local dir = support.tmpdir()
+      write(dir .. "/deep.json", text)
+      assert.are.equal(json.object_mt, getmetatable(assert(json.decode_file(dir .. "/deep.json", { max_depth = n }))))
+      write(dir .. "/wrapped.json", wrapped)
+      got = assert(json.decode_file(dir .. "/wrapped.json", { keys = { "w", "s" }, max_depth = n }))
+      assert.are.equal(json.array_mt, getmetatable(got.w))
+      os.execute("rm -rf '" .. dir .. "'")
     end)
   end)
 
