@@ -750,10 +750,6 @@ end
 -- the task graph of parents, the v2 rebuild, and the type's own rule.
 function Engine:verify_task_types()
   local all = self:all_links()
-  local pok, perrs = graph.check_parents(all)
-  if not pok then
-    fail("%s", table.concat(perrs, "\n"))
-  end
   for _, l in ipairs(all) do
     local tt = self.policy.task_types[l.task_type]
     self:say("info", format("Verifying %s as a %s task...", l.who, l.task_type))
@@ -1008,6 +1004,13 @@ function M.verify_chain(opts)
     end
     engine:build_chain()
     engine.ctx = nil
+    -- A parent that is not a decision or action task is checked against
+    -- no task graph in Python (VERIFY.md #78): refuse it before anything
+    -- is downloaded for it.
+    local pok, perrs = graph.check_parents(engine:all_links())
+    if not pok then
+      fail("%s", table.concat(perrs, "\n"))
+    end
     audit:say("info", format("the chain has %d links", #engine.links))
     engine:download_cots()
     engine:verify_cots()
