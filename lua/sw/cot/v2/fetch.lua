@@ -29,6 +29,9 @@ M.CANONICAL = {
   hg = "https://hg.mozilla.org",
   github_raw = "https://raw.githubusercontent.com",
   github_api = "https://api.github.com",
+  -- github.com itself: the "has this commit landed" page of pull-request
+  -- detection (sw.cot.tree).
+  github = "https://github.com",
 }
 
 -- Most bytes accepted for one remote input.
