@@ -746,6 +746,18 @@ function Engine:github()
   }
 end
 
+-- The worker pool a link's task type requires (decision and docker-image
+-- pools of the product).
+function Engine:check_pool(l, tt)
+  if tt.worker_pools then
+    local pools = self.config[tt.worker_pools]
+    local pool = link_mod.task_queue(l.task)
+    if not pool or not set_of(is_array(pools) and pools or {})[pool] then
+      fail("%s: %s is not in %s for %s", l.who, show(pool), tt.worker_pools, tostring(self.config.cot_product))
+    end
+  end
+end
+
 -- Phase 5: task types: the worker implementations and pools a type allows,
 -- the task graph of parents, the v2 rebuild, and the type's own rule.
 function Engine:verify_task_types()
@@ -763,13 +775,7 @@ function Engine:verify_task_types()
           l.worker_impl)
       end
     end
-    if tt.worker_pools then
-      local pools = self.config[tt.worker_pools]
-      local pool = link_mod.task_queue(l.task)
-      if not pool or not set_of(is_array(pools) and pools or {})[pool] then
-        fail("%s: %s is not in %s for %s", l.who, show(pool), tt.worker_pools, tostring(self.config.cot_product))
-      end
-    end
+    self:check_pool(l, tt)
     if tt.parent then
       self:verify_parent(l, all)
     end
@@ -1010,6 +1016,16 @@ function M.verify_chain(opts)
     local pok, perrs = graph.check_parents(engine:all_links())
     if not pok then
       fail("%s", table.concat(perrs, "\n"))
+    end
+    -- A link is a parent by its name ("NAME:parent"), whatever task it is:
+    -- a build named as the parent would fail on its missing task graph.
+    -- Python fails such a task on the decision pools (VERIFY.md #29, #78);
+    -- so does this, before any download.
+    for _, l in ipairs(engine.links) do
+      local tt = engine.policy.task_types[l.task_type]
+      if tt and tt.parent then
+        engine:check_pool(l, tt)
+      end
     end
     audit:say("info", format("the chain has %d links", #engine.links))
     engine:download_cots()
