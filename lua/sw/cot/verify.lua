@@ -1060,6 +1060,10 @@ function M.verify_chain(opts)
     -- still a failure, never a pass.
     msg = "chain of trust verification error: " .. tostring(err)
   end
+  -- The message goes to the Queue's task log and the caller's logs: the
+  -- secrets cut from every log line (the GitHub token, credentials) must
+  -- not reach them through a quoted field either.
+  msg = log.redact(msg)
   audit:say("error", "Chain of Trust verification error! " .. msg)
   audit:close()
   return nil, msg, status
