@@ -379,7 +379,8 @@ end
 
 -- The Queue's getLatestArtifact URL of name, checked against
 -- valid_artifact_rules: the rule's taskId group must be the link's.
-function Engine:check_artifact_url(task_id, name)
+function Engine:check_artifact_url(l, name)
+  local task_id = l.task_id
   local url = self.queue:build_url("getLatestArtifact", task_id, name)
   local rules = self.config.valid_artifact_rules
   local matched = tree.match_url_regex(rules, url, function(m)
@@ -389,10 +390,10 @@ function Engine:check_artifact_url(task_id, name)
     return nil
   end)
   if not matched then
-    fail("task %s: can't validate url %s against valid_artifact_rules", task_id, url)
+    fail("%s: %s: can't validate url %s against valid_artifact_rules", l.who, name, http_redact(url))
   end
   if matched.taskId ~= task_id then
-    fail("task %s: url %s names task %s, not %s", task_id, url, tostring(matched.taskId), task_id)
+    fail("%s: %s: url %s names task %s, not %s", l.who, name, http_redact(url), tostring(matched.taskId), task_id)
   end
   return url
 end
@@ -401,7 +402,7 @@ end
 -- Returns the local path.
 function Engine:download(l, name, opts)
   opts = opts or {}
-  local url = self:check_artifact_url(l.task_id, name)
+  local url = self:check_artifact_url(l, name)
   local dir = self:cot_dir(l.task_id)
   assert(fs.mkdirp(dir))
   local path, perr = fs.safe_join(dir, name)
