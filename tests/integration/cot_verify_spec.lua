@@ -11,6 +11,8 @@ local fs = require("sw.fs")
 local json = require("sw.json")
 local queue = require("sw.queue")
 local sched = require("sw.sched")
+local sign = require("sw.sign")
+local hash = require("sw.hash")
 local verify = require("sw.cot.verify")
 
 -- The engine reads tasks and public artifacts anonymously.
@@ -70,6 +72,11 @@ local EXPECT = {
   worker_impl_none = { check = "can't find a worker_impl" },
   worker_impl_tag_unknown = { check = "\"taskcluster%-worker\" is not a worker implementation the policies define" },
 }
+
+-- A taskId as a Lua pattern (ids hold "-").
+local function esc(s)
+  return (s:gsub("%p", "%%%0"))
+end
 
 local function sorted_keys(t)
   local out = {}
@@ -276,6 +283,113 @@ describe("chain of trust verification against the Queue", function()
       assert.is_false(fs.exists(cot .. "/" .. name))
       assert.are.equal(chain:artifact(build.id, build.out), fs.read_file(cot .. "/" .. build.out))
       assert.truthy(r.log:find(name, 1, true))
+    end)
+  end)
+
+  -- Replaces (bytes) or removes (nil) an artifact of rec after sealing,
+  -- then makes its chain-of-trust artifact agree (edit(body) may change it
+  -- further) and signs it again with the test key: only the check aimed at
+  -- sees the change.
+  local function reseal(chain, rec, name, bytes, edit)
+    local arts = chain.artifacts[rec.id]
+    local body = chain.cot[rec.id]
+    if name then
+      arts[name] = bytes
+      body.artifacts[name] = json.object({ sha256 = hash.string(bytes, "sha256") })
+    end
+    if edit then
+      edit(body)
+    end
+    local text = assert(json.encode(body, { canonical = true }))
+    local seed = assert(fs.read_file(cot_chain.KEY_DIR .. "/" .. rec.impl .. "_private_key")):gsub("%s", "")
+    arts[cot_chain.COT_NAME] = text
+    arts[cot_chain.SIG_NAME] = assert(sign.signer(assert(sign.b64decode(seed)))):sign(text)
+  end
+
+  local function assert_refused(r, pattern)
+    assert.is_nil(r.ok)
+    assert.are.equal("malformed-payload", r.status)
+    assert.matches(pattern, r.msg)
+  end
+
+  describe("more catalogue entries", function()
+    it("#4 refuses a root that two worker implementations claim", function()
+      local chain = cot_chain.build({})
+      chain.root_rec.def.payload.mounts = json.array({})
+      chain:seal()
+      chain.root = chain.root_rec.def
+      local r = check(chain)
+      assert_refused(r, "^signing " .. esc(chain.root_task_id) ..
+        ": too many matches for the worker implementation: generic%-worker, scriptworker")
+    end)
+
+    it("#8 refuses an upstreamArtifacts entry without taskId or taskType", function()
+      for _, field in ipairs({ "taskId", "taskType" }) do
+        local chain = cot_chain.build({})
+        chain.root_rec.def.payload.upstreamArtifacts[1][field] = nil
+        chain:seal()
+        chain.root = chain.root_rec.def
+        local r = check(chain)
+        assert_refused(r, "^signing " .. esc(chain.root_task_id) .. ": payload%.upstreamArtifacts%[0%]%." .. field)
+      end
+    end)
+
+    it("#13 refuses artifact URLs that valid_artifact_rules do not allow", function()
+      local chain = cot_chain.build({})
+      local rules = json.array({ json.object({
+        schemes = json.array({ "https" }),
+        netlocs = json.array({ "firefox-ci-tc.services.mozilla.com" }),
+        path_regexes = json.array({ cot_chain.ARTIFACT_PATH_REGEX }),
+      }) })
+      local r = check(chain, { config = { valid_artifact_rules = rules } })
+      assert_refused(r, "^signing:[%w:%-]+ [%w_-]+: public/chain%-of%-trust%.json%S*: can't validate url " ..
+        "http://127%.0%.0%.1:%d+/api/queue/v1/task/[%w_-]+/artifacts/public%%2Fchain%-of%-trust%.json%S* against " ..
+        "valid_artifact_rules")
+    end)
+
+    it("#26 refuses a chain-of-trust body without artifacts (the cot_v1 schema)", function()
+      local chain = cot_chain.build({})
+      local build = chain:task("build")
+      reseal(chain, build, nil, nil, function(body)
+        body.artifacts = nil
+      end)
+      local r = check(chain)
+      assert_refused(r, "^signing:build " .. esc(build.id) .. ": public/chain%-of%-trust%.json does not match the " ..
+        "cot_v1 schema: .*artifacts")
+    end)
+
+    it("#25 refuses a decision whose task-graph.json is missing from its chain-of-trust artifact", function()
+      local chain = cot_chain.build({})
+      local d = chain:task("decision")
+      reseal(chain, d, nil, nil, function(body)
+        body.artifacts["public/task-graph.json"] = nil
+      end)
+      local r = check(chain)
+      assert_refused(r, "^signing:parent " .. esc(d.id) ..
+        ": public/task%-graph%.json is not in its chain%-of%-trust artifact")
+    end)
+
+    it("#31 refuses a decision whose task-graph.json is not JSON, though its digest holds", function()
+      local chain = cot_chain.build({})
+      local d = chain:task("decision")
+      reseal(chain, d, "public/task-graph.json", "{ this is not json")
+      local r = check(chain)
+      assert_refused(r, "^signing:parent " .. esc(d.id) .. ": can't load public/task%-graph%.json: json: ")
+    end)
+
+    it("#77 refuses an unknown cot_product and verify_chain_of_trust without one", function()
+      local chain = cot_chain.build({})
+      local dir = tmp .. "/config-77"
+      assert(fs.mkdirp(dir))
+      for _, c in ipairs({ { "netscape", "cot_product" }, { json.null, "cot_product: must be set" } }) do
+        local over = chain:config(fx)
+        over.cot_product = c[1] ~= json.null and c[1] or nil
+        local path = dir .. "/config.json"
+        assert(fs.write_file_atomic(path, assert(json.encode(over))))
+        local config, errs = config_mod.load_with_policy(path, { verify_only = true })
+        assert.is_nil(config)
+        assert.matches(c[2], table.concat(errs, "\n"))
+      end
     end)
   end)
 
