@@ -347,6 +347,15 @@ describe("chain of trust verification against the Queue", function()
         "valid_artifact_rules")
     end)
 
+    it("#16 refuses a link whose worker implementation has no public key", function()
+      local chain = cot_chain.build({})
+      local keys = cot_chain.public_keys()
+      keys["docker-worker"] = json.array({})
+      local r = check(chain, { config = { ed25519_public_keys = keys } })
+      assert_refused(r, "^signing:[%w:%-]+ [%w_-]+: signature: no ed25519 public keys for worker implementation " ..
+        "docker%-worker$")
+    end)
+
     it("#26 refuses a chain-of-trust body without artifacts (the cot_v1 schema)", function()
       local chain = cot_chain.build({})
       local build = chain:task("build")
