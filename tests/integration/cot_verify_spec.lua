@@ -378,6 +378,14 @@ describe("chain of trust verification against the Queue", function()
         ": public/task%-graph%.json is not in its chain%-of%-trust artifact")
     end)
 
+    it("#30 refuses a decision whose task-graph.json the Queue does not have", function()
+      local chain = cot_chain.build({})
+      local d = chain:task("decision")
+      chain.artifacts[d.id]["public/task-graph.json"] = nil
+      local r = check(chain)
+      assert_refused(r, "^signing:parent " .. esc(d.id) .. ": can't download public/task%-graph%.json .*HTTP 404")
+    end)
+
     it("#31 refuses a decision whose task-graph.json is not JSON, though its digest holds", function()
       local chain = cot_chain.build({})
       local d = chain:task("decision")
