@@ -12,7 +12,8 @@ local support = require("support")
 local support_queue = require("support_queue")
 
 local BIN = os.getenv("SW_BIN") or (support.root .. "/build/scriptworker")
-local VERIFY_COT = support.root .. "/build/verify_cot"
+-- the symlink the build makes beside the binary (build/ or build-san/)
+local VERIFY_COT = (BIN:match("^(.*)/[^/]*$") or ".") .. "/verify_cot"
 local TOKEN = "ghp_" .. string.rep("cl1T0k3n", 4)
 
 local function q(s)

@@ -52,6 +52,7 @@ describe("worker: chain of trust verification", function()
   end)
 
   teardown(function()
+    -- SW_KEEP_LOG=1 prints the worker's log, for debugging this spec
     if os.getenv("SW_KEEP_LOG") then
       io.stderr:write(worker:log())
     end
