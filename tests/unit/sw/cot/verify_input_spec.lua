@@ -274,6 +274,9 @@ describe("sw.cot.verify with hostile input", function()
       tasks[e.taskId].payload = json.object({ image = "x", env = json.object({}), features = json.object({}) })
     end
     tasks[d] = deepcopy(tasks[ua[1].taskId])
+    -- the parent runs in a decision pool, so that the walk gets to the
+    -- downloads (a parent elsewhere is refused before them)
+    tasks[d].workerType = "decision"
     local msg = refused(task, "can't download public/chain%-of%-trust%.json", tasks, {})
     assert.is_true(#msg > 0)
   end)
