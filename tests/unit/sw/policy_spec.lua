@@ -214,6 +214,43 @@ end]] }, { budget = 100000 })
         errs)
     end)
 
+    -- busted runs stock Lua, whose allocator is not ours: this is the
+    -- collectgarbage("count") fallback of the hook.
+    it("stops an allocation loop at load time (stock Lua)", function()
+      local errs = errors_of({ ["task_types/build.lua"] = [[
+local t = {}
+while true do t[#t + 1] = string.rep("x", 1000) .. #t end]] }, { memory = 4 * 1024 * 1024 })
+      assert.same({ "policies/task_types/build.lua: ran out of its memory limit (4194304 bytes)" }, errs)
+    end)
+
+    -- The executable's counting allocator (core/sandbox.c) refuses the
+    -- allocation itself: one huge string is stopped before it exists.
+    for _, c in ipairs({
+      { "an allocation loop", "local t = {} while true do t[#t + 1] = string.rep('x', 1000) .. #t end" },
+      { "one huge allocation", "local s = string.rep('x', 1 << 30)" },
+      { "an allocation loop that catches the memory error",
+        "local t = {} while true do pcall(function() t[#t + 1] = string.rep('x', 1000) .. #t end) end" },
+    }) do
+      it("stops " .. c[1] .. " at load time (the executable)", function()
+        local dir = folder({ ["task_types/build.lua"] = c[2] })
+        local bin = os.getenv("SW_BIN") or (support.root .. "/build/scriptworker")
+        local script = dir .. "/../check.lua"
+        support.write(script, [[
+local policy = require("sw.policy")
+local sandbox = require("sw.sandbox")
+local set, errs = policy.load("]] .. dir .. [[", { memory = 4 * 1024 * 1024 })
+print(set, table.concat(errs or {}, "|"))
+-- The limit is gone: the worker allocates freely afterwards.
+local _, limit = sandbox.memory()
+local t = {}
+for i = 1, 200000 do t[i] = tostring(i) end
+print("after", limit, #t)]])
+        local out = shell(string.format("%s lua %s 2>&1", bin, script))
+        assert.equal("nil\tpolicies/task_types/build.lua: ran out of its memory limit (4194304 bytes)\n"
+          .. "after\t0\t200000\n", out)
+      end)
+    end
+
     it("reports a syntax error and a runtime error with their lines", function()
       local errs = errors_of({
         ["task_types/build.lua"] = "return {",
@@ -265,6 +302,24 @@ return { name = "build", description = "d",
       end
       assert.equal(200000, n)
       assert.is_nil(debug.gethook())
+    end)
+
+    it("stops a function that allocates without end, and the caller keeps running", function()
+      local mset = assert(policy.load(folder({ ["task_types/build.lua"] = [[
+return { name = "build", description = "d",
+  verify = function()
+    local t = {}
+    while true do t[#t + 1] = string.rep("y", 1000) .. #t end
+  end }]] }), { call_memory = 4 * 1024 * 1024 }))
+      local ok, err = policy.call(mset, mset.task_types.build, "verify", {}, {})
+      assert.is_nil(ok)
+      assert.equal("policies/task_types/build.lua: verify: ran out of its memory limit (4194304 bytes)", err)
+      assert.is_nil(debug.gethook())
+      local t = {}
+      for i = 1, 100000 do
+        t[i] = string.rep("z", 100)
+      end
+      assert.equal(100000, #t)
     end)
 
     it("puts the caller's hook back", function()
