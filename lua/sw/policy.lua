@@ -659,6 +659,54 @@ function M.call(set, file, fn, ...)
   return table.unpack(res, 2, res.n)
 end
 
+-- Whether the user u ({uid, gid}, as task.resolve_script_user resolves
+-- task_script_user) could change the policy set in `dir`: write to the
+-- folder, a sub-folder or a file in it, or rename the folder away through a
+-- writable ancestor (a sticky one only lets it move what it owns). The
+-- script runs with its uid and primary group only (libuv drops the
+-- supplementary groups), so the mode bits tell. Returns true, or nil and
+-- "<path> (mode NNNN, uid U, gid G)" naming the first such path.
+function M.safe_from(dir, u)
+  local real, err = fs.realpath(dir)
+  if not real then
+    return nil, string.format("%s: %s", dir, tostring(err))
+  end
+  local function writable(st)
+    return (st.uid == u.uid and st.mode & 128 ~= 0) or (st.gid == u.gid and st.mode & 16 ~= 0)
+      or st.mode & 2 ~= 0
+  end
+  local function describe(path, st)
+    return string.format("%s (mode %04o, uid %d, gid %d)", path, st.mode, st.uid, st.gid)
+  end
+  local paths = { real }
+  local entries, werr = fs.walk(real, { dirs = true })
+  if not entries then
+    return nil, werr
+  end
+  for _, rel in ipairs(entries) do
+    paths[#paths + 1] = real .. "/" .. rel
+  end
+  for _, p in ipairs(paths) do
+    local st = fs.stat(p)
+    if st and (writable(st) or st.uid == u.uid) then
+      -- The owner may chmod it at will.
+      return nil, describe(p, st)
+    end
+  end
+  local child, child_st = real, fs.stat(real)
+  while child ~= "/" do
+    local parent = child:match("^(.*)/[^/]*$")
+    parent = parent == "" and "/" or parent
+    local st = fs.stat(parent)
+    if st and (st.uid == u.uid
+        or (writable(st) and not (st.mode & 512 ~= 0 and child_st and child_st.uid ~= u.uid))) then
+      return nil, describe(parent, st)
+    end
+    child, child_st = parent, st
+  end
+  return true
+end
+
 -- The policy folder installed with the runtime: beside lua/ (the source
 -- tree, or PREFIX/share/scriptworker after `make install`).
 function M.default_dir()
