@@ -104,12 +104,15 @@ describe("worker: policy reload", function()
     return r.state, r.reasonResolved, cot_log and cot_log.body or "", chain.root_task_id
   end
 
-  -- Writes the worker config for `dir` (the policy folder); returns its path.
-  local function write_config(name)
+  -- Writes the config of worker `name` (plus `extra`); returns its path.
+  local function write_config(name, extra)
     local over = build_chain():config(fx)
     -- The keys come from the policy set, which is what the tests edit.
     over.ed25519_public_keys = json.null
     over.cot_input_urls.github = fx:mirror_url() .. "/github"
+    for k, v in pairs(extra or {}) do
+      over[k] = v
+    end
     return env:write_config(name, env:config(name, over))
   end
 
@@ -121,8 +124,8 @@ describe("worker: policy reload", function()
     return policy_copy(parent .. "/policies")
   end
 
-  local function start(dir, name)
-    local path = write_config(name)
+  local function start(dir, name, extra)
+    local path = write_config(name, extra)
     return env:start_worker({ worker_id = name, config_path = path,
       args = { "--policy", dir .. "/signing.lua", path } })
   end
@@ -349,6 +352,42 @@ describe("worker: policy reload", function()
     _, _, _, id = run_task()
     assert.is_true(signature_valid(id, new_public))
     fs.rmtree(new_dir)
+    assert.are.same({ code = 0 }, w:stop())
+  end)
+  it("refuses a policy folder task_script_user could write to, at start and on reload", function()
+    if not shell("id -u"):match("^0\n") then
+      pending("needs root: the worker must start as root to use task_script_user")
+      return
+    end
+    local user = "sw-task-test"
+    if not os.execute("id -u " .. user .. " >/dev/null 2>&1") then
+      assert(os.execute("useradd --system --no-create-home --shell /usr/sbin/nologin " .. user))
+    end
+    local policies = copy_for("u1")
+    local firefox = policies .. "/products/firefox.lua"
+    local real = assert(fs.realpath(firefox))
+    assert(fs.chmod(firefox, tonumber("666", 8)))
+    local function start_as_user(name)
+      return start(policies, name, { task_script_user = user })
+    end
+    local w = start_as_user("u1")
+    assert.are.same({ code = 2 }, w:wait(30))
+    local expected = string.format('policy_dir: task_script_user "%s" could change the policy set through %s '
+      .. "(mode 0666, uid 0, gid 0): make it writable by root only", user, real)
+    assert.truthy(w:log():find(expected, 1, true), w:log())
+
+    -- Fixed, the worker starts; made writable again, the reload is refused
+    -- and the old set stays.
+    assert(fs.chmod(firefox, tonumber("644", 8)))
+    local digest = digest_of(policies)
+    w = start_as_user("u2")
+    assert(w:wait_log("policy set loaded.-digest=" .. digest, 20), w:log())
+    assert(fs.chmod(firefox, tonumber("666", 8)))
+    local log = wait_reloads(w, 1, true)
+    assert.truthy(log:find("policy reload: " .. expected, 1, true), log)
+    assert.truthy(log:find("policy reload failed; the old policy set stays in force digest=" .. digest, 1, true))
+    assert(fs.chmod(firefox, tonumber("644", 8)))
+    wait_reloads(w, 1)
     assert.are.same({ code = 0 }, w:stop())
   end)
 end)

@@ -261,6 +261,73 @@ print("after", limit, #t)]])
     end)
   end)
 
+  describe("safe_from (task_script_user must not be able to change the set)", function()
+    local U = { uid = 54321, gid = 54321 }
+    local function is_root()
+      return shell("id -u"):match("^0") ~= nil
+    end
+
+    -- A folder "policies" inside a parent directory of mode 0755.
+    local function setup_folder()
+      local dir = folder()
+      assert(fs.chmod(dir .. "/..", tonumber("755", 8)))
+      return dir
+    end
+
+    it("accepts a folder only root can write to, under a sticky world-writable parent", function()
+      local dir = setup_folder()
+      assert.is_true(policy.safe_from(dir, U))
+      assert(fs.chmod(dir .. "/..", tonumber("1777", 8)))
+      assert.is_true(policy.safe_from(dir, U))
+    end)
+
+    it("names a file, a sub-folder or a parent the user could write to", function()
+      local dir = setup_folder()
+      local real = assert(fs.realpath(dir))
+      assert(fs.chmod(dir .. "/products/firefox.lua", tonumber("666", 8)))
+      local ok, where = policy.safe_from(dir, U)
+      assert.is_nil(ok)
+      assert.truthy(where:find(real .. "/products/firefox.lua (mode 0666, uid ", 1, true), where)
+      assert(fs.chmod(dir .. "/products/firefox.lua", tonumber("644", 8)))
+
+      assert(fs.chmod(dir .. "/task_types", tonumber("777", 8)))
+      ok, where = policy.safe_from(dir, U)
+      assert.is_nil(ok)
+      assert.truthy(where:find(real .. "/task_types (mode 0777", 1, true), where)
+      assert(fs.chmod(dir .. "/task_types", tonumber("755", 8)))
+
+      -- Renaming the folder away through its parent.
+      assert(fs.chmod(dir .. "/..", tonumber("777", 8)))
+      ok, where = policy.safe_from(dir, U)
+      assert.is_nil(ok)
+      assert.truthy(where:find(real:match("^(.*)/[^/]*$") .. " (mode 0777", 1, true), where)
+      assert(fs.chmod(dir .. "/..", tonumber("755", 8)))
+      assert.is_true(policy.safe_from(dir, U))
+    end)
+
+    it("refuses what the user owns or can write through its group (needs root to chown)", function()
+      if not is_root() then
+        pending("needs root")
+        return
+      end
+      local dir = setup_folder()
+      assert(fs.chown(dir .. "/signing.lua", U.uid, 0))
+      assert(fs.chmod(dir .. "/signing.lua", tonumber("444", 8)))
+      local ok, where = policy.safe_from(dir, U)
+      assert.is_nil(ok)
+      assert.truthy(where:find("/signing.lua (mode 0444, uid 54321, gid 0)", 1, true), where)
+      assert(fs.chown(dir .. "/signing.lua", 0, 0))
+      assert(fs.chown(dir .. "/products", 0, U.gid))
+      assert(fs.chmod(dir .. "/products", tonumber("775", 8)))
+      ok, where = policy.safe_from(dir, U)
+      assert.is_nil(ok)
+      assert.truthy(where:find("/products (mode 0775, uid 0, gid 54321)", 1, true), where)
+      -- Another group's write bit does not matter.
+      assert(fs.chown(dir .. "/products", 0, 0))
+      assert.is_true(policy.safe_from(dir, U))
+    end)
+  end)
+
   describe("policy.call", function()
     local set
     before_each(function()
