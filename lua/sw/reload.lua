@@ -65,14 +65,17 @@ function M.check_folder(config, set)
   return true
 end
 
+-- One line per problem, then the summary: whoever sees the summary in the
+-- log sees every problem too.
 local function log_failure(w, why, messages)
-  log.error("policy reload failed; the old policy set stays in force", {
-    trigger = why,
-    digest = w.policy and w.policy.digest or "none",
-  })
   for _, m in ipairs(messages) do
     log.error("policy reload: " .. m)
   end
+  log.error("policy reload failed; the old policy set stays in force", {
+    trigger = why,
+    problems = #messages,
+    digest = w.policy and w.policy.digest or "none",
+  })
 end
 
 -- Rebuilds the set and the config from opts.config_path and
@@ -226,6 +229,11 @@ function M.start(w, opts)
     M.reload_key(w)
   end)
   r.rewatch()
+  local n = 0
+  for _ in pairs(r.watches) do
+    n = n + 1
+  end
+  log.info("reloading the policy set on SIGHUP and on changes", { dir = w.policy.dir, folders_watched = n })
 
   function r.close()
     r.hup:close()

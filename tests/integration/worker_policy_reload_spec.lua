@@ -124,10 +124,20 @@ describe("worker: policy reload", function()
     return policy_copy(parent .. "/policies")
   end
 
-  local function start(dir, name, extra)
+  -- Starts a worker on the policy folder `dir`; unless o.refused, waits
+  -- until it reloads on changes (SIGHUP before that would kill it).
+  local function start(dir, name, extra, o)
     local path = write_config(name, extra)
-    return env:start_worker({ worker_id = name, config_path = path,
+    local w = env:start_worker({ worker_id = name, config_path = path,
       args = { "--policy", dir .. "/signing.lua", path } })
+    -- A failed test must not leave a worker claiming the next test's tasks.
+    finally(function()
+      w:stop(5)
+    end)
+    if not (o and o.refused) then
+      assert(w:wait_log("reloading the policy set on SIGHUP and on changes", 20), w:log())
+    end
+    return w
   end
 
   -- Waits until the worker's log has n "policy set reloaded" lines, or n
@@ -232,7 +242,7 @@ describe("worker: policy reload", function()
       local log = wait_reloads(w, failures, true)
       assert.truthy(log:find("policy reload: " .. c[4]), c[1] .. ":\n" .. log)
       assert.are.equal(failures, count(log, "policy reload failed; the old policy set stays in force digest="
-        .. digest .. ' trigger="file change"'))
+        .. digest .. ' problems=1 trigger="file change"'))
       -- The next task runs on the old set.
       local state, reason, cot_log = run_task()
       assert.are.same({ "completed", "completed" }, { state, reason }, c[1])
@@ -251,7 +261,7 @@ describe("worker: policy reload", function()
       local dir = copy_for("start" .. i)
       local path = dir .. "/" .. c[2]
       write(path, c[3](read(path)))
-      local w = start(dir, "start" .. i)
+      local w = start(dir, "start" .. i, nil, { refused = true })
       assert.are.same({ code = 2 }, w:wait(30), c[1])
       local log = w:log()
       assert.truthy(log:find("scriptworker: " .. c[4]), c[1] .. ":\n" .. log)
@@ -325,8 +335,10 @@ describe("worker: policy reload", function()
 
   it("re-reads the signing key on SIGHUP and keeps the old one when the new one is bad", function()
     local policies = copy_for("w5")
-    local w = start(policies, "w5")
-    assert(w:wait_log("policy set loaded", 20), w:log())
+    -- Its own copy of the environment's key, which the test replaces.
+    local key_path = env.dir .. "/p-w5/ed25519_private_key"
+    assert(fs.write_file_atomic(key_path, read(env.private_key), tonumber("600", 8)))
+    local w = start(policies, "w5", { ed25519_private_key_path = key_path })
     local function signature_valid(task_id, public_key)
       local cot = assert(env:artifact(task_id, 0, "public/chain-of-trust.json")).body
       local sig = assert(env:artifact(task_id, 0, "public/chain-of-trust.json.sig")).body
@@ -336,7 +348,7 @@ describe("worker: policy reload", function()
     local new_dir = support.tmpdir()
     assert(ed25519.write_key_pair(new_dir .. "/key", new_dir .. "/key.pub"))
     local new_public = read(new_dir .. "/key.pub"):gsub("%s+$", "")
-    assert(fs.write_file_atomic(env.private_key, read(new_dir .. "/key"), tonumber("600", 8)))
+    assert(fs.write_file_atomic(key_path, read(new_dir .. "/key"), tonumber("600", 8)))
     assert(w:kill("SIGHUP"))
     assert(w:wait_log("signing key reloaded", 20), w:log())
     -- SIGHUP reloads the policy set too.
@@ -346,7 +358,7 @@ describe("worker: policy reload", function()
     assert.is_false(signature_valid(id, old_public))
 
     -- A bad key keeps the new one in use.
-    write(env.private_key, "not a key\n")
+    write(key_path, "not a key\n")
     assert(w:kill("SIGHUP"))
     assert(w:wait_log("signing key reload failed; the old key stays in use", 20), w:log())
     _, _, _, id = run_task()
@@ -367,10 +379,10 @@ describe("worker: policy reload", function()
     local firefox = policies .. "/products/firefox.lua"
     local real = assert(fs.realpath(firefox))
     assert(fs.chmod(firefox, tonumber("666", 8)))
-    local function start_as_user(name)
-      return start(policies, name, { task_script_user = user })
+    local function start_as_user(name, o)
+      return start(policies, name, { task_script_user = user }, o)
     end
-    local w = start_as_user("u1")
+    local w = start_as_user("u1", { refused = true })
     assert.are.same({ code = 2 }, w:wait(30))
     local expected = string.format('policy_dir: task_script_user "%s" could change the policy set through %s '
       .. "(mode 0666, uid 0, gid 0): make it writable by root only", user, real)
