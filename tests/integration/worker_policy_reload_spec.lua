@@ -402,4 +402,35 @@ describe("worker: policy reload", function()
     wait_reloads(w, 1)
     assert.are.same({ code = 0 }, w:stop())
   end)
+  it("fails a task closed when a policy function loops or allocates without end, and keeps running", function()
+    local policies = copy_for("w6")
+    local w = start(policies, "w6")
+    local dw = policies .. "/worker_impls/docker-worker.lua"
+    local head = "  verify = function(link, ctx)\n"
+    local cases = {
+      { "while true do pcall(function() while true do end end) end\n",
+        "worker_impls/docker%-worker%.lua: verify: ran out of its instruction budget %(10000000 instructions%)" },
+      { "local t = {} while true do pcall(function() t[#t + 1] = string.rep('x', 4096) .. #t end) end\n",
+        "worker_impls/docker%-worker%.lua: verify: ran out of its memory limit %(67108864 bytes%)" },
+    }
+    local reloads = 0
+    for _, c in ipairs(cases) do
+      replace(dw, head, head .. "    " .. c[1])
+      reloads = reloads + 1
+      wait_reloads(w, reloads)
+      local t0 = sched.run(sched.monotonic)
+      local state, reason, cot_log = run_task()
+      assert.are.same({ "exception", "malformed-payload" }, { state, reason }, c[2])
+      assert.truthy(cot_log:find("policies/" .. c[2]), cot_log)
+      -- Stopped, not merely slow: the whole task took a few seconds.
+      assert.is_true(sched.run(sched.monotonic) - t0 < 30)
+      replace(dw, head .. "    " .. c[1], head)
+      reloads = reloads + 1
+      wait_reloads(w, reloads)
+      -- The worker is still there and runs the next task.
+      state, reason = run_task()
+      assert.are.same({ "completed", "completed" }, { state, reason })
+    end
+    assert.are.same({ code = 0 }, w:stop())
+  end)
 end)
