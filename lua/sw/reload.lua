@@ -180,15 +180,19 @@ function M.start(w, opts)
   end
 
   -- Watches exactly the folders that exist now: new sub-folders get a
-  -- watch, gone ones lose theirs.
+  -- watch, gone ones lose theirs. After the folder itself was replaced
+  -- (renamed over, checked out anew) the old watches follow the old
+  -- inodes: all are made again.
   function r.rewatch()
     local dirs, real = folders(w.policy.dir)
     local want = {}
     for _, d in ipairs(dirs) do
       want[d] = true
     end
+    local replaced = r.replaced
+    r.replaced = false
     for d, h in pairs(r.watches) do
-      if not want[d] then
+      if replaced or not want[d] then
         h:close()
         r.watches[d] = nil
       end
@@ -216,6 +220,7 @@ function M.start(w, opts)
         r.parent_dir = parent
         r.parent_watch = sched.watch(parent, function(name)
           if name == base then
+            r.replaced = true
             on_change(name)
           end
         end)
