@@ -97,7 +97,36 @@ function M.format_time(t)
   return os.date("!%Y-%m-%dT%H:%M:%S", math.floor(t)) .. string.format(".%03dZ", math.floor((t % 1) * 1000))
 end
 
+-- Whether c can sign Queue calls: string clientId and accessToken, and a
+-- certificate that is absent or a string (what sw.queue accepts).
+function M.usable_credentials(c)
+  return type(c) == "table" and type(c.clientId) == "string" and type(c.accessToken) == "string"
+    and (c.certificate == nil or c.certificate == json.null or type(c.certificate) == "string"
+      or json.type(c.certificate) == "object")
+end
+
 local task_validator
+
+-- Why a claimed task cannot be handled at all, beyond the minimal schema
+-- (nil when it can): the Queue's answer is read whatever its shape, so the
+-- task definition may be missing, not an object, nested deeper than the
+-- worker writes task.json (sw.json's default max_depth, 512) or without an
+-- expiry for its artifacts. Such a task is reported malformed-payload
+-- without running the script.
+function M.unusable_task(task)
+  if type(task) ~= "table" or json.type(task) == "array" then
+    local what = task == nil and "nothing" or json.type(task) or type(task)
+    return "task: expected the task definition (an object), got " .. what
+  end
+  local text, err = json.encode(task, { canonical = true })
+  if not text then
+    return "task: cannot be written as task.json: " .. tostring(err)
+  end
+  if M.parse_time(task.expires) == nil then
+    return "task.expires: expected an RFC 3339 time, got " .. (json.encode(task.expires) or type(task.expires))
+  end
+  return nil
+end
 
 local function validate_task(task)
   if not task_validator then
@@ -413,6 +442,11 @@ local function reclaim_loop(t)
     local wait = math.max(1, math.min(t.config.reclaim_interval, left / 2))
     sched.sleep(wait)
     local res, err = t.queue:call("reclaimTask", t.task_id, t.run_id)
+    -- An answer without usable credentials is a failed reclaim: the old
+    -- ones stay, and the next attempt comes by half of the time left.
+    if res and not (type(res) == "table" and M.usable_credentials(res.credentials)) then
+      res, err = nil, "reclaimTask: answer: credentials: expected {clientId, accessToken[, certificate]} strings"
+    end
     if res then
       t.creds = res.credentials
       register_secrets(t.creds, t.secrets)
@@ -723,7 +757,10 @@ function M.run(w, claim)
   t.live_log_path = M.private_dir(cfg) .. "/logs/live_backing.log"
   t.cot_log_path = M.private_dir(cfg) .. "/logs/chain_of_trust.log"
   log.info(string.format("Going to run taskId %s runId %d", t.task_id, t.run_id))
-  write_json(cfg.work_dir .. "/task.json", t.task)
+  local unusable = M.unusable_task(t.task)
+  if not unusable then
+    write_json(cfg.work_dir .. "/task.json", t.task)
+  end
   write_json(cfg.work_dir .. "/current_task_info.json", json.object({ taskId = t.task_id, runId = t.run_id }))
   if t.creds and t.queue then
     t.creds_path = cfg.work_dir .. "/.task-credentials.json"
@@ -748,11 +785,16 @@ function M.run(w, claim)
 
   local status = 0
   local verified = true
-  local ok, problems = validate_task(t.task)
+  local ok, problems
+  if unusable then
+    ok = false
+  else
+    ok, problems = validate_task(t.task)
+  end
   if not ok then
     status = M.STATUSES["malformed-payload"]
     verified = false
-    local msg = "the task does not match the minimal task schema: " .. table.concat(problems, "; ")
+    local msg = unusable or ("the task does not match the minimal task schema: " .. table.concat(problems, "; "))
     log.error(msg)
     append_line(t.live_log_path, "Automation Error: " .. msg)
   elseif cfg.verify_chain_of_trust then
@@ -798,7 +840,8 @@ function M.run(w, claim)
     end
   end
 
-  if t.queue and not t.lost then
+  -- Without an expiry the Queue refuses every artifact: only the report.
+  if t.queue and not t.lost and M.parse_time(type(t.task) == "table" and t.task.expires) then
     local up = artifacts.upload_all({
       artifact_dir = snap,
       queue = t.queue,

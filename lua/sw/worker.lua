@@ -21,6 +21,49 @@ end
 
 local M = {}
 
+-- Reads a claimWork answer, whose shape is the Queue's and may be anything.
+-- Returns the claims to resolve (each checked to have a string
+-- status.taskId, an integer runId >= 0 and usable credentials, the rest
+-- left to sw.task) and the entries that cannot be resolved ({index, why});
+-- or nil and why when the answer as a whole cannot be read (a failed call:
+-- the loop asks again). Extra fields are fine: the Queue adds them.
+function M.read_claims(res)
+  if type(res) ~= "table" or type(res.tasks) ~= "table" then
+    local text = json.encode(res, { max_depth = 10000 }) or type(res)
+    if #text > 80 then
+      text = text:sub(1, 80) .. "..."
+    end
+    return nil, "claimWork: answer: expected an object with a tasks array, got " .. text
+  end
+  local n = #res.tasks
+  for k in pairs(res.tasks) do
+    if math.type(k) ~= "integer" or k < 1 or k > n then
+      return nil, "claimWork: answer: tasks: expected an array, got an object"
+    end
+  end
+  local claims, bad = {}, {}
+  for i = 1, n do
+    local c = res.tasks[i]
+    local why
+    if type(c) ~= "table" then
+      why = "expected an object, got " .. (c == json.null and "null" or type(c))
+    elseif type(c.status) ~= "table" or type(c.status.taskId) ~= "string" or c.status.taskId == "" then
+      why = "status.taskId: expected a string"
+    elseif math.type(c.runId) ~= "integer" or c.runId < 0 then
+      why = "runId: expected an integer >= 0, got " .. tostring(c.runId)
+    elseif not task.usable_credentials(c.credentials) then
+      why = "credentials: expected {clientId, accessToken[, certificate]} strings"
+    end
+    if why then
+      bad[#bad + 1] = { index = i, why = why, task_id = type(c) == "table" and type(c.status) == "table"
+        and type(c.status.taskId) == "string" and c.status.taskId or nil }
+    else
+      claims[#claims + 1] = c
+    end
+  end
+  return claims, bad
+end
+
 local function load_signer(config)
   if not config.sign_chain_of_trust then
     return nil
@@ -44,6 +87,16 @@ local function interruptible_sleep(w, seconds)
   w.sleeper = sleeper
   sleeper:wait()
   w.sleeper = nil
+end
+
+-- A claimed task without a readable taskId, runId or credentials cannot
+-- be reported: its claim expires and the Queue retries or resolves it
+-- (claim-expired).
+function M.log_unreadable_claims(list)
+  for _, b in ipairs(list) do
+    log.error("claimWork: a claimed task cannot be resolved; its claim will expire",
+      { entry = b.index, taskId = b.task_id, error = b.why })
+  end
 end
 
 -- Runs until told to stop. Returns the process exit status.
@@ -128,16 +181,27 @@ function M.run(config, credentials, opts)
     })
     -- As PID 1 (a container) every orphan becomes ours to reap.
     task.kill_descendants()
+    local claims, unreadable
+    if res then
+      claims, unreadable = M.read_claims(res)
+      if not claims then
+        res, cerr = nil, unreadable
+      end
+    end
     if not res then
       log.warn("claimWork failed", { error = tostring(cerr) })
       interruptible_sleep(w, config.poll_interval)
-    elseif #res.tasks == 0 then
+    elseif #claims == 0 and #unreadable == 0 then
       if opts.exit_when_idle then
         break
       end
       interruptible_sleep(w, config.poll_interval)
     else
-      for _, claim in ipairs(res.tasks) do
+      M.log_unreadable_claims(unreadable)
+      if #claims == 0 then
+        interruptible_sleep(w, config.poll_interval)
+      end
+      for _, claim in ipairs(claims) do
         log.info("claimed task", { taskId = claim.status.taskId, runId = claim.runId })
         local ok, summary = pcall(task.run, w, claim)
         if not ok then
