@@ -720,6 +720,28 @@ local function publish_locally(cfg, dir)
   end
 end
 
+-- The status of a task some of whose artifacts could not be uploaded: an
+-- exception whatever the script's exit code (a run without all its
+-- artifacts is neither completed nor the script's failure). A failure
+-- another attempt cannot cure (a name the Queue refuses, a file over the
+-- size limit, a 4xx such as 400 or 403) is malformed-payload, which the
+-- Queue does not retry: the task would produce the same artifact again.
+-- Any other is intermittent-task, retried. An exception the status
+-- already carries stays, except intermittent-task after a permanent
+-- failure.
+function M.upload_failure_status(cfg, status, failed)
+  local permanent = false
+  for _, f in ipairs(failed) do
+    permanent = permanent or f.permanent == true
+  end
+  local up = M.STATUSES[permanent and "malformed-payload" or "intermittent-task"]
+  local kind, reason = M.resolution(cfg, status)
+  if kind ~= "exception" or (permanent and reason == "intermittent-task") then
+    return up
+  end
+  return status
+end
+
 -- Runs one claimed task. w = {config, queue (worker client), signer}; claim
 -- as claimWork returns it, or for run-task {task, status = {taskId},
 -- runId = 0, workerGroup} with w.queue nil. Returns a summary table.
@@ -856,7 +878,7 @@ function M.run(w, claim)
     summary.uploaded = up.uploaded
     summary.failed_uploads = up.failed
     if #up.failed > 0 then
-      status = math.max(status, M.STATUSES["intermittent-task"])
+      status = M.upload_failure_status(cfg, status, up.failed)
     end
     -- Only a chain-of-trust failure has a chain_of_trust.log to point at.
     if t.cot_failed then
