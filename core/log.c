@@ -61,37 +61,100 @@ static void push_secrets(lua_State* L) {
   }
 }
 
+/* Pushes s with every occurrence of every secret replaced. Occurrences
+ * are found in the original text and marked byte by byte, then each run
+ * of marked bytes becomes one "<redacted>": the order of the secrets
+ * (hash order) does not matter, a secret inside a longer one or
+ * overlapping another is covered as a whole, and nothing a replacement
+ * wrote can be matched again. */
 void sw_log_push_redacted(lua_State* L, const char* s, size_t len) {
   luaL_checkstack(L, 6, "log");
   lua_pushlstring(L, s, len);
+  int str = lua_gettop(L);
+  s = lua_tolstring(L, str, &len);
   push_secrets(L);
+  int secrets = lua_gettop(L);
+  unsigned char* mark = NULL;
   lua_pushnil(L);
-  while (lua_next(L, -2) != 0) {
-    /* stack: str, secrets, key, value */
+  while (lua_next(L, secrets) != 0) {
     lua_pop(L, 1);
     size_t slen;
     const char* secret = lua_tolstring(L, -1, &slen);
-    const char* cur = lua_tolstring(L, -3, &len);
-    if (secret == NULL || slen < SECRET_MIN_LEN ||
-        memmem(cur, len, secret, slen) == NULL) {
+    if (secret == NULL || slen < SECRET_MIN_LEN || slen > len) {
       continue;
     }
-    luaL_Buffer b;
-    const char* p = cur;
-    const char* end = cur + len;
-    luaL_buffinit(L, &b);
+    const char* p = s;
+    const char* end = s + len;
     const char* hit;
     while ((hit = memmem(p, (size_t)(end - p), secret, slen)) != NULL) {
-      luaL_addlstring(&b, p, (size_t)(hit - p));
-      luaL_addstring(&b, REDACTED);
-      p = hit + slen;
+      if (mark == NULL) {
+        /* Below the key on the stack; lua_next needs the key on top. */
+        mark = (unsigned char*)lua_newuserdatauv(L, len, 0);
+        memset(mark, 0, len);
+        lua_insert(L, secrets + 1);
+      }
+      memset(mark + (hit - s), 1, slen);
+      /* Overlapping occurrences ("aaaa" in "aaaaa") are each marked. */
+      p = hit + 1;
     }
-    luaL_addlstring(&b, p, (size_t)(end - p));
-    luaL_pushresult(&b);
-    /* stack: str, secrets, key, newstr */
-    lua_replace(L, -4);
   }
-  lua_pop(L, 1); /* secrets */
+  if (mark != NULL) {
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    size_t i = 0;
+    while (i < len) {
+      if (mark[i]) {
+        luaL_addstring(&b, REDACTED);
+        while (i < len && mark[i]) {
+          i++;
+        }
+      } else {
+        size_t j = i;
+        while (j < len && !mark[j]) {
+          j++;
+        }
+        luaL_addlstring(&b, s + i, j - i);
+        i = j;
+      }
+    }
+    luaL_pushresult(&b);
+    lua_replace(L, str);
+  }
+  lua_settop(L, str);
+}
+
+/* Pushes s with every control character (below 0x20, and DEL) escaped:
+ * \n, \r, \t or \xNN. A name or message that holds a newline must not
+ * start a line of its own (a script could forge one), and a NUL must not
+ * cut the line short. */
+static void push_escaped(lua_State* L, const char* s, size_t len) {
+  size_t i = 0;
+  while (i < len && (unsigned char)s[i] >= 0x20 && s[i] != 0x7f) {
+    i++;
+  }
+  if (i == len) {
+    lua_pushlstring(L, s, len);
+    return;
+  }
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c >= 0x20 && c != 0x7f) {
+      luaL_addchar(&b, (char)c);
+    } else if (c == '\n') {
+      luaL_addstring(&b, "\\n");
+    } else if (c == '\r') {
+      luaL_addstring(&b, "\\r");
+    } else if (c == '\t') {
+      luaL_addstring(&b, "\\t");
+    } else {
+      char hex[5];
+      snprintf(hex, sizeof(hex), "\\x%02x", c);
+      luaL_addstring(&b, hex);
+    }
+  }
+  luaL_pushresult(&b);
 }
 
 /* Writes msg with the secrets redacted, then cut to max bytes: cutting
@@ -112,10 +175,19 @@ static void write_line(lua_State* L, int level, const char* msg, size_t len,
   sw_log_push_redacted(L, msg, len);
   size_t rlen;
   const char* red = lua_tolstring(L, -1, &rlen);
+  push_escaped(L, red, rlen);
+  lua_remove(L, -2);
+  red = lua_tolstring(L, -1, &rlen);
   if (rlen > max) {
     rlen = max;
   }
   const char* label = sw_task_label(L);
+  if (label != NULL) {
+    /* A task id comes from the Queue: escaped like the rest. */
+    push_escaped(L, label, strlen(label));
+    label = lua_tostring(L, -1);
+    lua_insert(L, -2);
+  }
   FILE* out = log_out != NULL ? log_out : stderr;
   if (label != NULL) {
     fprintf(out, "%s %s [%s] %.*s\n", stamp, level_tags[level], label,
@@ -124,7 +196,7 @@ static void write_line(lua_State* L, int level, const char* msg, size_t len,
     fprintf(out, "%s %s %.*s\n", stamp, level_tags[level], (int)rlen, red);
   }
   fflush(out);
-  lua_pop(L, 1);
+  lua_pop(L, label != NULL ? 2 : 1);
 }
 
 void sw_log(lua_State* L, int level, const char* fmt, ...) {
@@ -188,24 +260,30 @@ static void push_field(lua_State* L, int fields, int keys, lua_Integer i) {
   lua_rawgeti(L, keys, i);
   const char* k = lua_tostring(L, -1);
   lua_getfield(L, fields, k);
-  const char* v = luaL_tolstring(L, -1, NULL);
+  size_t vlen;
+  const char* v = luaL_tolstring(L, -1, &vlen);
   /* stack: key, value, tostring(value) */
+  int quote = vlen == 0;
+  for (size_t j = 0; j < vlen && !quote; j++) {
+    quote = v[j] == ' ' || v[j] == '\t' || v[j] == '"' || v[j] == '=';
+  }
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   luaL_addchar(&b, ' ');
   luaL_addstring(&b, k);
   luaL_addchar(&b, '=');
-  if (v[0] == '\0' || strpbrk(v, " \t\"=") != NULL) {
+  if (quote) {
     luaL_addchar(&b, '"');
-    for (const char* p = v; *p != '\0'; p++) {
-      if (*p == '"' || *p == '\\') {
+    for (size_t j = 0; j < vlen; j++) {
+      if (v[j] == '"' || v[j] == '\\') {
         luaL_addchar(&b, '\\');
       }
-      luaL_addchar(&b, *p);
+      luaL_addchar(&b, v[j]);
     }
     luaL_addchar(&b, '"');
   } else {
-    luaL_addstring(&b, v);
+    /* Whole, NULs included: the line escapes them. */
+    luaL_addlstring(&b, v, vlen);
   }
   luaL_pushresult(&b);
   lua_replace(L, -4);

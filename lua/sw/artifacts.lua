@@ -42,8 +42,42 @@ function M.collect(artifact_dir)
   return files, skipped
 end
 
--- Uploads one file. Returns true or nil, message.
+-- The largest file one upload sends: S3 takes at most 5 GiB in a single
+-- PUT, and the Queue's putUrl is a single PUT.
+M.MAX_ARTIFACT_BYTES = 5 * 1024 * 1024 * 1024
+
+-- Why the Queue would refuse an artifact whatever the attempt (nil when it
+-- would not): its name rule (the route's `^[\x20-\x7e]+$`, printable
+-- ASCII) and the size limit. Checked before anything is sent.
+function M.refusal(name, size)
+  if not name:match("^[\x20-\x7e]+$") then
+    return "the Queue accepts only printable ASCII (0x20 to 0x7e) in artifact names"
+  end
+  if size > M.MAX_ARTIFACT_BYTES then
+    return string.format("%d bytes is over the %d-byte upload limit", size, M.MAX_ARTIFACT_BYTES)
+  end
+  return nil
+end
+
+-- HTTP statuses of an upload that another attempt could cure: the
+-- credentials were refused (401: expired in flight), the request timed out
+-- (408), the run changed hands (409: the report says so) or the Queue was
+-- busy (429). Every other 4xx answers the same to every attempt.
+local TRANSIENT_4XX = { [401] = true, [408] = true, [409] = true, [429] = true }
+
+-- Whether an upload error (sw.queue's) can only fail again.
+function M.is_permanent(err)
+  local status = type(err) == "table" and err.status
+  return math.type(status) == "integer" and status >= 400 and status < 500 and not TRANSIENT_4XX[status]
+end
+
+-- Uploads one file. Returns true or nil, message, permanent (true when no
+-- retry can succeed).
 local function upload_one(ctx, file)
+  local refused = M.refusal(file.name, file.size)
+  if refused then
+    return nil, refused, true
+  end
   local content_type, encoding = mime.guess(file.name)
   local upload_path = file.path
   local gz
@@ -85,7 +119,7 @@ local function upload_one(ctx, file)
     timeout = ctx.timeout,
   })
   if not done then
-    return nil, tostring(err)
+    return nil, tostring(err), M.is_permanent(err)
   end
   log.info("uploaded artifact", {
     name = file.name, content_type = content_type, encoding = encoding or "identity",
@@ -97,7 +131,7 @@ end
 -- Uploads every file. opts: artifact_dir, queue (a sw.queue client with
 -- the task's credentials), task_id, run_id, expires, storage_type,
 -- concurrency, timeout, tmp_dir. Returns a summary {uploaded =
--- {...names}, failed = {{name, error}...}, skipped = {...}}.
+-- {...names}, failed = {{name, error, permanent}...}, skipped = {...}}.
 function M.upload_all(opts)
   local files, skipped = M.collect(opts.artifact_dir)
   local summary = { uploaded = {}, failed = {}, skipped = skipped or {} }
@@ -131,8 +165,10 @@ function M.upload_all(opts)
       summary.uploaded[#summary.uploaded + 1] = name
     else
       local why = r[1] == true and r[3] or r[2]
-      summary.failed[#summary.failed + 1] = { name = name, error = tostring(why) }
-      log.error("artifact upload failed", { name = name, error = tostring(why) })
+      local permanent = r[1] == true and r[4] == true
+      summary.failed[#summary.failed + 1] = { name = name, error = tostring(why), permanent = permanent }
+      log.error("artifact upload failed", { name = name, error = tostring(why),
+        retry = permanent and "cannot succeed" or "may succeed" })
     end
   end
   fs.rmtree(opts.tmp_dir)

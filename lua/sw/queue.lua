@@ -411,11 +411,20 @@ function Client:request(call, req)
   return nil, last_err, attempts
 end
 
+-- Queue answers carry task definitions, which the Queue accepts at any
+-- depth and with lone surrogates (JavaScript strings may hold them). A
+-- claimWork answer the worker could not decode would leave a claimed task
+-- never run nor reported, each retry burning a whole claim: decode as deep
+-- as sw.json allows, and replace a lone surrogate by U+FFFD as Node's
+-- encoder does. What the worker cannot handle is then reported by sw.task
+-- (malformed-payload).
+M.DECODE_OPTIONS = { max_depth = 10000, replace_surrogates = true }
+
 local function decode_answer(call, res)
   if res.status == 204 or res.body == nil or res.body == "" then
     return json.object({})
   end
-  local v, msg = json.decode(res.body)
+  local v, msg = json.decode(res.body, M.DECODE_OPTIONS)
   if v == nil then
     return nil, new_error(call, res.status, "MalformedResponse", msg)
   end

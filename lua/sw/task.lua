@@ -97,7 +97,47 @@ function M.format_time(t)
   return os.date("!%Y-%m-%dT%H:%M:%S", math.floor(t)) .. string.format(".%03dZ", math.floor((t % 1) * 1000))
 end
 
+-- Whether c can sign Queue calls: string clientId and accessToken, and a
+-- certificate that is absent or a string (what sw.queue accepts).
+function M.usable_credentials(c)
+  return type(c) == "table" and type(c.clientId) == "string" and type(c.accessToken) == "string"
+    and (c.certificate == nil or c.certificate == json.null or type(c.certificate) == "string"
+      or json.type(c.certificate) == "object")
+end
+
 local task_validator
+
+-- payload.maxRunTime of 0 or less: the schema takes any integer, and such
+-- a limit used to be ignored silently (the task ran for
+-- task_max_timeout). nil, or the reason (malformed-payload).
+function M.max_run_time_problem(task)
+  local mrt = type(task.payload) == "table" and task.payload.maxRunTime
+  if math.type(mrt) == "integer" and mrt <= 0 then
+    return string.format("payload.maxRunTime: expected a positive number of seconds, got %d", mrt)
+  end
+  return nil
+end
+
+-- Why a claimed task cannot be handled at all, beyond the minimal schema
+-- (nil when it can): the Queue's answer is read whatever its shape, so the
+-- task definition may be missing, not an object, nested deeper than the
+-- worker writes task.json (sw.json's default max_depth, 512) or without an
+-- expiry for its artifacts. Such a task is reported malformed-payload
+-- without running the script.
+function M.unusable_task(task)
+  if type(task) ~= "table" or json.type(task) == "array" then
+    local what = task == nil and "nothing" or json.type(task) or type(task)
+    return "task: expected the task definition (an object), got " .. what
+  end
+  local text, err = json.encode(task, { canonical = true })
+  if not text then
+    return "task: cannot be written as task.json: " .. tostring(err)
+  end
+  if M.parse_time(task.expires) == nil then
+    return "task.expires: expected an RFC 3339 time, got " .. (json.encode(task.expires) or type(task.expires))
+  end
+  return nil
+end
 
 local function validate_task(task)
   if not task_validator then
@@ -340,6 +380,7 @@ local function run_script(t)
   if not p then
     append_line(log_path, "Automation Error: cannot start the task script: " .. tostring(err))
     log.error("cannot start the task script", { error = err })
+    t.worker_fault = "cannot start the task script: " .. tostring(err)
     return M.STATUSES["internal-error"]
   end
   t.proc = p
@@ -413,6 +454,11 @@ local function reclaim_loop(t)
     local wait = math.max(1, math.min(t.config.reclaim_interval, left / 2))
     sched.sleep(wait)
     local res, err = t.queue:call("reclaimTask", t.task_id, t.run_id)
+    -- An answer without usable credentials is a failed reclaim: the old
+    -- ones stay, and the next attempt comes by half of the time left.
+    if res and not (type(res) == "table" and M.usable_credentials(res.credentials)) then
+      res, err = nil, "reclaimTask: answer: credentials: expected {clientId, accessToken[, certificate]} strings"
+    end
     if res then
       t.creds = res.credentials
       register_secrets(t.creds, t.secrets)
@@ -478,7 +524,7 @@ end
 -- that would otherwise run on in its own session and write into the next
 -- task's artifact_dir. The start time (field 22 of /proc/PID/stat) tells
 -- the recorded process from a later one that reused its pid.
-local function start_time(pid)
+local function stat_fields(pid)
   local f = io.open("/proc/" .. pid .. "/stat")
   if not f then
     return nil
@@ -486,13 +532,18 @@ local function start_time(pid)
   local stat = f:read("a")
   f:close()
   -- Fields after the command name, which is in parentheses and may hold
-  -- spaces: state is field 3, starttime field 22.
+  -- spaces: state is field 3, pgrp 5, session 6, starttime 22.
   local rest = stat:match("%) (.*)$")
   local fields = {}
   for x in (rest or ""):gmatch("%S+") do
     fields[#fields + 1] = x
   end
-  return fields[20]
+  return fields
+end
+
+local function start_time(pid)
+  local fields = stat_fields(pid)
+  return fields and fields[20]
 end
 
 -- In state_dir, out of the script's reach: a script that could rewrite it
@@ -510,18 +561,39 @@ end
 
 -- Kills the process group of a script a previous worker left running.
 -- Returns its pid when it did.
+--
+-- Only the process the worker started is killed: the record must name a
+-- pid above 1 that is not this worker's, and that process must still
+-- have the recorded start time and lead both its process group and its
+-- session (the worker starts every script with setsid). A record that is
+-- damaged, or names any other process, kills nothing. The record is
+-- removed either way.
 function M.stop_leftover_script(config)
-  local text = fs.read_file(script_record_path(config), 256)
+  local path = script_record_path(config)
+  local text = fs.read_file(path, 256)
   if not text then
     return nil
   end
-  local pid, recorded = text:match("^(%d+) (%d+)")
-  if pid and recorded and start_time(pid) == recorded then
-    proc.kill_group(tonumber(pid), "SIGKILL")
-    log.warn("killed the task script a previous worker left running", { pid = pid })
-    return tonumber(pid)
+  fs.remove(path)
+  local pid, recorded = text:match("^(%d+) (%d+)\n?$")
+  pid = tonumber(pid)
+  local me = tonumber((fs.read_file("/proc/self/stat") or ""):match("^(%d+)"))
+  if not pid or pid <= 1 or pid == me or math.type(pid) ~= "integer" then
+    log.warn("ignoring a damaged record of a previous task script", { path = path })
+    return nil
   end
-  return nil
+  local f = stat_fields(pid)
+  if not f then
+    return nil
+  end
+  if f[20] ~= recorded or tonumber(f[3]) ~= pid or tonumber(f[4]) ~= pid then
+    log.warn("the recorded task script is not the process the worker started (pid reused or record forged); "
+      .. "not killing it", { pid = pid })
+    return nil
+  end
+  proc.kill_group(pid, "SIGKILL")
+  log.warn("killed the task script a previous worker left running", { pid = pid })
+  return pid
 end
 
 -- The worker's private directory of the current task (under state_dir):
@@ -561,7 +633,7 @@ function M.resolve_script_user(config)
   -- drops the supplementary groups): the mode bits tell whether it could
   -- read the key or the config.
   for _, f in ipairs({ { "ed25519_private_key_path", config.ed25519_private_key_path },
-    { "the config file", config.config_path } }) do
+    { "the config file", config.config_path }, { "the worker's credentials", config.credentials_path } }) do
     local st = type(f[2]) == "string" and fs.stat(f[2])
     if st then
       local readable = st.mode & 4 ~= 0 or (st.gid == u.gid and st.mode & 32 ~= 0)
@@ -575,6 +647,64 @@ function M.resolve_script_user(config)
   u.name = name
   config.script_user = u
   return true
+end
+
+-- Whether the mode bits of st let uid (in group gid) execute the file;
+-- root needs any execute bit. For the worker's own user (strict false)
+-- the group and other bits both count: its supplementary groups are not
+-- known here.
+local function can_execute(st, uid, gid, strict)
+  if uid == 0 then
+    return st.mode & 73 ~= 0
+  elseif st.uid == uid then
+    return st.mode & 64 ~= 0
+  elseif st.gid == gid then
+    return st.mode & 8 ~= 0
+  elseif strict then
+    return st.mode & 1 ~= 0
+  end
+  return st.mode & 9 ~= 0
+end
+
+-- Checks at start-up that task_script[1] can be started: a path (relative
+-- ones from work_dir, the script's cwd) to an executable regular file, or
+-- a command found in PATH. A worker that cannot start its script would
+-- claim every task of its queue and resolve each internal-error within a
+-- tenth of a second. Returns true or nil, message.
+function M.check_task_script(config)
+  local argv0 = type(config.task_script) == "table" and config.task_script[1]
+  if type(argv0) ~= "string" or argv0 == "" then
+    return nil, "task_script: expected a command, got nothing"
+  end
+  local user = config.script_user
+  local uid = user and user.uid or euid()
+  local gid = user and user.gid or tonumber((fs.read_file("/proc/self/status") or ""):match("\nGid:%s+%d+%s+(%d+)"))
+  local candidates = {}
+  if argv0:find("/", 1, true) then
+    candidates[1] = argv0:sub(1, 1) == "/" and argv0 or (config.work_dir .. "/" .. argv0)
+  else
+    for dir in (os.getenv("PATH") or "/usr/bin:/bin"):gmatch("[^:]+") do
+      candidates[#candidates + 1] = dir .. "/" .. argv0
+    end
+  end
+  local found
+  for _, path in ipairs(candidates) do
+    local st = fs.stat(path)
+    if st and st.type == "file" then
+      if can_execute(st, uid or -1, gid or -1, user ~= nil) then
+        return true
+      end
+      found = found or string.format("%s (mode %04o, owner %d)", path, st.mode & 4095, st.uid)
+    end
+  end
+  local who = user and string.format("user %q", user.name) or "the worker's user"
+  if found then
+    return nil, string.format("task_script: %s is not executable by %s", found, who)
+  end
+  if #candidates == 1 then
+    return nil, string.format("task_script: %s: no such file", candidates[1])
+  end
+  return nil, string.format("task_script: %q: no such command in PATH", argv0)
 end
 
 function M.clean_dirs(config)
@@ -645,6 +775,7 @@ local function snapshot(t)
     log.error("cannot snapshot artifact_dir", { error = refused })
     append_line(t.live_log_path, "Automation Error: cannot read artifact_dir: " .. tostring(refused))
     fatal = M.STATUSES["internal-error"]
+    t.worker_fault = "cannot snapshot artifact_dir: " .. tostring(refused)
     fs.rmtree(dir)
     assert(fs.mkdirp(dir))
     refused = {}
@@ -684,6 +815,28 @@ local function publish_locally(cfg, dir)
     assert(fs.mkdirp(dst:match("^(.*)/[^/]*$")))
     assert(fs.copy_file(dir .. "/" .. name, dst))
   end
+end
+
+-- The status of a task some of whose artifacts could not be uploaded: an
+-- exception whatever the script's exit code (a run without all its
+-- artifacts is neither completed nor the script's failure). A failure
+-- another attempt cannot cure (a name the Queue refuses, a file over the
+-- size limit, a 4xx such as 400 or 403) is malformed-payload, which the
+-- Queue does not retry: the task would produce the same artifact again.
+-- Any other is intermittent-task, retried. An exception the status
+-- already carries stays, except intermittent-task after a permanent
+-- failure.
+function M.upload_failure_status(cfg, status, failed)
+  local permanent = false
+  for _, f in ipairs(failed) do
+    permanent = permanent or f.permanent == true
+  end
+  local up = M.STATUSES[permanent and "malformed-payload" or "intermittent-task"]
+  local kind, reason = M.resolution(cfg, status)
+  if kind ~= "exception" or (permanent and reason == "intermittent-task") then
+    return up
+  end
+  return status
 end
 
 -- Runs one claimed task. w = {config, queue (worker client), signer}; claim
@@ -726,7 +879,10 @@ function M.run(w, claim)
   t.live_log_path = M.private_dir(cfg) .. "/logs/live_backing.log"
   t.cot_log_path = M.private_dir(cfg) .. "/logs/chain_of_trust.log"
   log.info(string.format("Going to run taskId %s runId %d", t.task_id, t.run_id))
-  write_json(cfg.work_dir .. "/task.json", t.task)
+  local unusable = M.unusable_task(t.task)
+  if not unusable then
+    write_json(cfg.work_dir .. "/task.json", t.task)
+  end
   write_json(cfg.work_dir .. "/current_task_info.json", json.object({ taskId = t.task_id, runId = t.run_id }))
   if t.creds and t.queue then
     t.creds_path = cfg.work_dir .. "/.task-credentials.json"
@@ -751,11 +907,20 @@ function M.run(w, claim)
 
   local status = 0
   local verified = true
-  local ok, problems = validate_task(t.task)
+  local ok, problems
+  if unusable then
+    ok = false
+  else
+    ok, problems = validate_task(t.task)
+    if ok then
+      unusable = M.max_run_time_problem(t.task)
+      ok = unusable == nil
+    end
+  end
   if not ok then
     status = M.STATUSES["malformed-payload"]
     verified = false
-    local msg = "the task does not match the minimal task schema: " .. table.concat(problems, "; ")
+    local msg = unusable or ("the task does not match the minimal task schema: " .. table.concat(problems, "; "))
     log.error(msg)
     append_line(t.live_log_path, "Automation Error: " .. msg)
   elseif cfg.verify_chain_of_trust then
@@ -801,7 +966,8 @@ function M.run(w, claim)
     end
   end
 
-  if t.queue and not t.lost then
+  -- Without an expiry the Queue refuses every artifact: only the report.
+  if t.queue and not t.lost and M.parse_time(type(t.task) == "table" and t.task.expires) then
     local up = artifacts.upload_all({
       artifact_dir = snap,
       queue = t.queue,
@@ -816,7 +982,7 @@ function M.run(w, claim)
     summary.uploaded = up.uploaded
     summary.failed_uploads = up.failed
     if #up.failed > 0 then
-      status = math.max(status, M.STATUSES["intermittent-task"])
+      status = M.upload_failure_status(cfg, status, up.failed)
     end
     -- Only a chain-of-trust failure has a chain_of_trust.log to point at.
     if t.cot_failed then
@@ -832,6 +998,7 @@ function M.run(w, claim)
     reclaimer = nil
   end
   summary.status = status
+  summary.worker_fault = t.worker_fault
   if t.queue and not t.lost then
     summary.resolution, summary.reason = report(t, status)
   else

@@ -9,6 +9,7 @@ local queue = require("sw.queue")
 local ed25519 = require("sw.ed25519")
 local task = require("sw.task")
 local proc = require("sw.proc")
+local fs = require("sw.fs")
 
 -- A child subreaper: what a task script orphans (setsid, double fork)
 -- comes back to the worker, which kills it when the script ends.
@@ -20,6 +21,49 @@ local function track_descendants()
 end
 
 local M = {}
+
+-- Reads a claimWork answer, whose shape is the Queue's and may be anything.
+-- Returns the claims to resolve (each checked to have a string
+-- status.taskId, an integer runId >= 0 and usable credentials, the rest
+-- left to sw.task) and the entries that cannot be resolved ({index, why});
+-- or nil and why when the answer as a whole cannot be read (a failed call:
+-- the loop asks again). Extra fields are fine: the Queue adds them.
+function M.read_claims(res)
+  if type(res) ~= "table" or type(res.tasks) ~= "table" then
+    local text = json.encode(res, { max_depth = 10000 }) or type(res)
+    if #text > 80 then
+      text = text:sub(1, 80) .. "..."
+    end
+    return nil, "claimWork: answer: expected an object with a tasks array, got " .. text
+  end
+  local n = #res.tasks
+  for k in pairs(res.tasks) do
+    if math.type(k) ~= "integer" or k < 1 or k > n then
+      return nil, "claimWork: answer: tasks: expected an array, got an object"
+    end
+  end
+  local claims, bad = {}, {}
+  for i = 1, n do
+    local c = res.tasks[i]
+    local why
+    if type(c) ~= "table" then
+      why = "expected an object, got " .. (c == json.null and "null" or type(c))
+    elseif type(c.status) ~= "table" or type(c.status.taskId) ~= "string" or c.status.taskId == "" then
+      why = "status.taskId: expected a string"
+    elseif math.type(c.runId) ~= "integer" or c.runId < 0 then
+      why = "runId: expected an integer >= 0, got " .. tostring(c.runId)
+    elseif not task.usable_credentials(c.credentials) then
+      why = "credentials: expected {clientId, accessToken[, certificate]} strings"
+    end
+    if why then
+      bad[#bad + 1] = { index = i, why = why, task_id = type(c) == "table" and type(c.status) == "table"
+        and type(c.status.taskId) == "string" and c.status.taskId or nil }
+    else
+      claims[#claims + 1] = c
+    end
+  end
+  return claims, bad
+end
 
 local function load_signer(config)
   if not config.sign_chain_of_trust then
@@ -46,6 +90,57 @@ local function interruptible_sleep(w, seconds)
   w.sleeper = nil
 end
 
+-- A claimed task without a readable taskId, runId or credentials cannot
+-- be reported: its claim expires and the Queue retries or resolves it
+-- (claim-expired).
+function M.log_unreadable_claims(list)
+  for _, b in ipairs(list) do
+    log.error("claimWork: a claimed task cannot be resolved; its claim will expire",
+      { entry = b.index, taskId = b.task_id, error = b.why })
+  end
+end
+
+-- Counts the tasks in a row that failed for the worker's own reasons (the
+-- script could not start, the pipeline raised, artifact_dir could not be
+-- read): fault is that reason, or nil for a task that did not. After
+-- max_consecutive_internal_errors the worker stops claiming and exits 3,
+-- rather than resolving its whole queue internal-error a tenth of a second
+-- a task. A script's own exit code (5 included) is not the worker's fault:
+-- one outage of a signing server must not stop a fleet.
+function M.count_internal_errors(w, fault)
+  if not fault then
+    w.internal_errors = 0
+    return
+  end
+  w.internal_errors = (w.internal_errors or 0) + 1
+  local limit = w.config.max_consecutive_internal_errors or 3
+  if w.internal_errors >= limit then
+    log.error(string.format("%d tasks in a row failed for the worker's own reasons (max_consecutive_internal_errors); "
+      .. "no more tasks will be claimed: fix the worker", w.internal_errors), { last = fault })
+    w.stopping = true
+    w.exit_status = 3
+  end
+end
+
+-- Warns about the private key and the file holding the worker's
+-- credentials when other users can read them. Real deployments mount
+-- them 0644 (a Kubernetes secret, a Docker bind mount), so this is a
+-- warning, not a refusal; with task_script_user set, sw.task refuses a
+-- file that user could read.
+function M.warn_readable_secrets(config)
+  local files = {
+    { "the private key (ed25519_private_key_path)", config.sign_chain_of_trust and config.ed25519_private_key_path },
+    { "the file with the worker's credentials", config.credentials_path },
+  }
+  for _, f in ipairs(files) do
+    local st = type(f[2]) == "string" and fs.stat(f[2])
+    if st and st.mode & 4 ~= 0 then
+      log.warn(string.format("%s is readable by every user of this host: make it unreadable to others", f[1]),
+        { path = f[2], mode = string.format("%04o", st.mode & 4095) })
+    end
+  end
+end
+
 -- Runs until told to stop. Returns the process exit status.
 function M.run(config, credentials, opts)
   opts = opts or {}
@@ -55,6 +150,7 @@ function M.run(config, credentials, opts)
     log.error(err)
     return 2
   end
+  M.warn_readable_secrets(config)
   local w = {
     config = config,
     signer = signer,
@@ -74,9 +170,9 @@ function M.run(config, credentials, opts)
       w.sleeper:cancel()
     end
   end
-  local term = sched.on_signal("SIGTERM", function()
+  local function on_term(name)
     if w.stopping then
-      log.warn("second SIGTERM: exiting now")
+      log.warn("second " .. name .. ": exiting now")
       -- The script runs in its own session: it would outlive us, still
       -- writing into artifact_dir, unless its group goes now.
       local p = w.current and w.current.proc
@@ -85,12 +181,20 @@ function M.run(config, credentials, opts)
       end
       os.exit(1)
     end
-    log.info("SIGTERM received; shutting down")
+    log.info(name .. " received; shutting down")
     w.stopping = true
     if w.current then
       task.shutdown(w.current)
     end
     wake()
+  end
+  local term = sched.on_signal("SIGTERM", function()
+    on_term("SIGTERM")
+  end)
+  -- SIGINT (Ctrl-C, a supervisor's stop) used to kill the worker silently
+  -- and leave the script running in its own session: it is a SIGTERM.
+  local int = sched.on_signal("SIGINT", function()
+    on_term("SIGINT")
   end)
   local usr1 = sched.on_signal("SIGUSR1", function()
     log.info("SIGUSR1 received; no more tasks will be taken")
@@ -99,6 +203,7 @@ function M.run(config, credentials, opts)
   end)
   local _signals <close> = setmetatable({}, { __close = function()
     term:close()
+    int:close()
     usr1:close()
   end })
 
@@ -129,6 +234,11 @@ function M.run(config, credentials, opts)
   task.stop_leftover_script(config)
   task.clean_dirs(config)
   w.dirs_clean = true
+  local sok, serr = task.check_task_script(config)
+  if not sok then
+    log.error(serr)
+    return 2
+  end
   local task_queue_id = config.provisioner_id .. "/" .. config.worker_type
   while not w.stopping and not w.draining do
     if opts.max_tasks and w.tasks_run >= opts.max_tasks then
@@ -141,18 +251,31 @@ function M.run(config, credentials, opts)
     })
     -- As PID 1 (a container) every orphan becomes ours to reap.
     task.kill_descendants()
+    local claims, unreadable
+    if res then
+      claims, unreadable = M.read_claims(res)
+      if not claims then
+        res, cerr = nil, unreadable
+      end
+    end
     if not res then
       log.warn("claimWork failed", { error = tostring(cerr) })
       interruptible_sleep(w, config.poll_interval)
-    elseif #res.tasks == 0 then
+    elseif #claims == 0 and #unreadable == 0 then
       if opts.exit_when_idle then
         break
       end
       interruptible_sleep(w, config.poll_interval)
     else
-      for _, claim in ipairs(res.tasks) do
+      M.log_unreadable_claims(unreadable)
+      if #claims == 0 then
+        interruptible_sleep(w, config.poll_interval)
+      end
+      for _, claim in ipairs(claims) do
         log.info("claimed task", { taskId = claim.status.taskId, runId = claim.runId })
         local ok, summary = pcall(task.run, w, claim)
+        M.count_internal_errors(w, not ok and ("task pipeline error: " .. tostring(summary))
+          or (type(summary) == "table" and summary.worker_fault))
         if not ok then
           -- A bug in the pipeline must not kill the worker: report the
           -- task as an internal error and go on.
@@ -171,7 +294,7 @@ function M.run(config, credentials, opts)
     end
   end
   log.info("scriptworker stopped", { tasks = w.tasks_run })
-  return 0
+  return w.exit_status or 0
 end
 
 -- For run-task: the same pipeline for a task definition from a file.

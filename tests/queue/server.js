@@ -17,6 +17,7 @@ const USAGE = `usage: node server.js [options]
   --claim-seconds N    claim timeout (default ${DEFAULTS.claimSeconds})
   --poll-seconds N     claimWork long-poll time (default ${DEFAULTS.pollSeconds})
   --max-deadline-days N  how far ahead task deadlines may be (default ${DEFAULTS.maxDeadlineDays})
+  --max-artifact-bytes N  largest upload the storage targets accept (default ${DEFAULTS.maxArtifactBytes})
   --anonymous-scopes JSON  scopes of role "anonymous" (default ["queue:get-artifact:public/*"])
   --admin-token TOKEN  enables the /__admin/ API (or env QUEUE_EMULATOR_ADMIN_TOKEN)
   --references FILE    references.json (default ../shared/taskcluster/references.json)
@@ -72,6 +73,7 @@ export const parseArgs = (argv) => {
       case '--claim-seconds': options.claimSeconds = number(arg, value()); break;
       case '--poll-seconds': options.pollSeconds = number(arg, value()); break;
       case '--max-deadline-days': options.maxDeadlineDays = number(arg, value()); break;
+      case '--max-artifact-bytes': options.maxArtifactBytes = number(arg, value()); break;
       case '--anonymous-scopes': options.anonymousScopes = readJsonArg(arg, value()); break;
       case '--admin-token': options.adminToken = value(); break;
       case '--references': options.references = value(); break;
