@@ -448,9 +448,11 @@ function M.load(path, opts)
     config.credentials = creds or json.null
     creds_source = source
   end
-  -- Environment overrides documented in docs/config.md.
+  -- Environment overrides documented in docs/config.md. In the Python
+  -- worker SCRIPTWORKER_WORKER_ID is the default of worker_id: a config
+  -- that sets worker_id wins.
   local wid = env("SCRIPTWORKER_WORKER_ID")
-  if wid and wid ~= "" then
+  if wid and wid ~= "" and doc.worker_id == nil then
     config.worker_id = wid
   end
   local root = env("TASKCLUSTER_ROOT_URL")

@@ -79,12 +79,13 @@ describe("worker: configuration", function()
         TASKCLUSTER_ROOT_URL = fx.root_url,
         TASKCLUSTER_CLIENT_ID = env.credentials.clientId,
         TASKCLUSTER_ACCESS_TOKEN = env.credentials.accessToken,
+        -- the config's worker_id wins, as in the Python worker
         SCRIPTWORKER_WORKER_ID = "python-config-2",
       },
     })
     local id = env:create_task(nil, { taskQueueId = "proj-releng/python-config", retries = 0 })
     local st = env:wait_resolved(id)
-    assert.are.same({ "completed", "python-config-2" }, { st.state, st.runs[1].workerId })
+    assert.are.same({ "completed", "python-config-1" }, { st.state, st.runs[1].workerId })
     assert.are.equal(id .. "\n", assert(env:artifact(id, 0, "public/task-id.txt")).body)
     assert.are.equal("hello from a python config\nexit code: 0\n",
       assert(env:artifact(id, 0, "public/logs/live_backing.log")).body)

@@ -1,0 +1,61 @@
+-- sw.config against the Python worker's behaviour where a deployment
+-- depends on it: where SCRIPTWORKER_WORKER_ID applies, and where
+-- ./secrets.json is looked for.
+local config = require("sw.config")
+local json = require("sw.json")
+local support = require("support")
+
+-- A minimal valid config (JSON is YAML) in a fresh directory, with
+-- `overrides` applied (a key set to json.null is removed).
+local function write_config(dir, overrides)
+  local cfg = {
+    worker_id = "from-config",
+    credentials = { clientId = "client", accessToken = "token-123456" },
+    work_dir = dir .. "/work",
+    artifact_dir = dir .. "/artifacts",
+    task_log_dir = dir .. "/artifacts/public/logs",
+    log_dir = dir .. "/log",
+    task_script = json.array({ "/bin/true" }),
+    ed25519_private_key_path = dir .. "/key",
+    sign_chain_of_trust = false,
+  }
+  for k, v in pairs(overrides or {}) do
+    cfg[k] = v ~= json.null and v or nil
+  end
+  local path = dir .. "/scriptworker.yaml"
+  support.write(path, assert(json.encode(cfg)))
+  return path
+end
+
+local function env_of(vars)
+  return function(k)
+    return vars[k]
+  end
+end
+
+describe("sw.config", function()
+  local dir
+
+  before_each(function()
+    dir = support.tmpdir()
+  end)
+
+  after_each(function()
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
+  describe("SCRIPTWORKER_WORKER_ID", function()
+    it("does not replace the config's worker_id (the Python default only)", function()
+      local c, err = config.load(write_config(dir), { env = env_of({ SCRIPTWORKER_WORKER_ID = "from-env" }) })
+      assert.is_table(c, err and table.concat(err, "\n"))
+      assert.are.equal("from-config", c.worker_id)
+    end)
+
+    it("is the worker_id when the config has none", function()
+      local c, err = config.load(write_config(dir, { worker_id = json.null }),
+        { env = env_of({ SCRIPTWORKER_WORKER_ID = "from-env" }) })
+      assert.is_table(c, err and table.concat(err, "\n"))
+      assert.are.equal("from-env", c.worker_id)
+    end)
+  end)
+end)
