@@ -163,7 +163,10 @@ end
 function M.read_worker_creds(env)
   env = env or os.getenv
   local home = env("HOME") or "/etc/"
-  for _, path in ipairs({ (env("PWD") or ".") .. "/secrets.json", home .. "/.scriptworker" }) do
+  -- The real working directory, as Python's relative open() uses: $PWD
+  -- may be stale or unset (`env -` in the Mozilla images).
+  local cwd = fs.realpath(".") or "."
+  for _, path in ipairs({ cwd .. "/secrets.json", home .. "/.scriptworker" }) do
     if fs.exists(path) then
       local text = fs.read_file(path, 1024 * 1024)
       local doc = text and (json.decode(text) or yaml.load(text))

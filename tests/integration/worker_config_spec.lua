@@ -189,6 +189,20 @@ describe("worker: configuration", function()
     } }, { r.code, lines(r.stderr) })
   end)
 
+  it("reads ./secrets.json from the real working directory, whatever $PWD says", function()
+    local cfg = env:config("secrets")
+    cfg.credentials = nil
+    local path = env:write_config("secrets", cfg)
+    local secrets = env.dir .. "/secrets.json"
+    support.write(secrets, '{"credentials": {"clientId": "...", "accessToken": "not-a-real-token"}}')
+    local r = run_binary(env, { path }, { PWD = "/nonexistent" })
+    os.remove(secrets)
+    assert.are.same({ 2, {
+      "scriptworker: " .. path .. ": credentials.clientId: needs to be defined (from "
+        .. fs.realpath(env.dir) .. "/secrets.json)",
+    } }, { r.code, lines(r.stderr) })
+  end)
+
   it("refuses a missing file, bad YAML and a bad command line with exit 2", function()
     local r = run_binary(env, { env.dir .. "/none.yaml" })
     assert.are.same({ 2, { "scriptworker: " .. env.dir .. "/none.yaml: cannot read the config: fs.read_file: "
