@@ -93,6 +93,11 @@ function M.run(config, credentials, opts)
     wake()
   end)
   local usr1 = sched.on_signal("SIGUSR1", function()
+    -- A pre-stop hook repeats the signal (every 5 s for up to an hour in
+    -- the Mozilla images) until the worker is gone: say it once.
+    if w.draining then
+      return
+    end
     log.info("SIGUSR1 received; no more tasks will be taken")
     w.draining = true
     wake()
