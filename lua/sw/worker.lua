@@ -159,8 +159,9 @@ function M.run(config, credentials, opts)
         log.info("claimed task", { taskId = claim.status.taskId, runId = claim.runId })
         local ok, summary = pcall(task.run, w, claim)
         if not ok then
-          -- A bug in the pipeline must not kill the worker: report the
-          -- task as an internal error and go on.
+          -- sw.task ends every task itself, a pipeline error included
+          -- (internal-error, with the task's current credentials); this
+          -- is the last resort when that end raised too.
           log.error("task pipeline error", { error = tostring(summary) })
           w.queue:with_credentials(claim.credentials):call("reportException",
             claim.status.taskId, claim.runId, { reason = "internal-error" })
