@@ -833,7 +833,7 @@ run_steps = function(w, t, summary)
     status = math.max(status, fail_status)
   end
   if ran and not t.lost and not t.shutdown and not t.timed_out then
-    local cot, cerr = generate.generate({
+    local cot, cerr, ccode = generate.generate({
       artifact_dir = snap,
       task = t.task,
       task_id = t.task_id,
@@ -846,7 +846,10 @@ run_steps = function(w, t, summary)
     })
     if not cot then
       log.error(cerr)
-      status = math.max(status, M.STATUSES["malformed-payload"])
+      -- A body that fails its schema is the task's fault, as in the
+      -- Python worker; a disk, hashing or signing failure is ours.
+      local reason = ccode == "schema" and "malformed-payload" or "internal-error"
+      status = math.max(status, M.STATUSES[reason])
     else
       summary.cot = cfg.artifact_dir .. "/" .. generate.JSON_NAME
       summary.cot_sig = cot.sig_path and (cfg.artifact_dir .. "/" .. generate.SIG_NAME)
