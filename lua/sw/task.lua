@@ -328,7 +328,8 @@ local function run_script(t)
   local p, err = proc.spawn({
     argv = argv,
     env = env,
-    cwd = cfg.work_dir,
+    -- The worker's own directory, as in the Python worker: scripts take
+    -- their default paths from it, and task_script may be relative.
     log = log_path,
     extra_fd = reader and reader:fd(),
     uid = cfg.script_user and cfg.script_user.uid,
