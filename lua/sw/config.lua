@@ -267,6 +267,14 @@ function M.check(config, path, defaults)
       messages[#messages + 1] = string.format("%s: %s: must be at least %d, got %s", path, r[1], r[2], short(v))
     end
   end
+  -- worker.log follows log_fmt as Python's logging would: a field it does
+  -- not know would make every line fail there.
+  if type(config.log_fmt) == "string" then
+    local ok, ferr = require("sw.log").check_format(config.log_fmt)
+    if not ok then
+      messages[#messages + 1] = string.format("%s: log_fmt: %s, got %s", path, ferr, short(config.log_fmt))
+    end
+  end
   local st = config.artifact_storage_type
   if st ~= nil and st ~= "s3" and st ~= "object" then
     messages[#messages + 1] = string.format(

@@ -21,6 +21,28 @@ end
 
 local M = {}
 
+-- log_dir/worker.log, as the Python worker writes it (its log_fmt and
+-- log_datefmt; reopened when moved with watch_log_file, else rotated by
+-- log_max_bytes and log_max_backups): health checks judge a worker by
+-- how fresh it is, and log tooling tails it. Returns true or nil, msg.
+function M.open_log(config)
+  local fs = require("sw.fs")
+  local ok, err = fs.mkdirp(config.log_dir)
+  if ok then
+    ok, err = log.open_file(config.log_dir .. "/worker.log", {
+      format = config.log_fmt,
+      datefmt = config.log_datefmt,
+      watch = config.watch_log_file,
+      max_bytes = config.log_max_bytes,
+      backups = config.log_max_backups,
+    })
+  end
+  if not ok then
+    return nil, string.format("log_dir: cannot write %s/worker.log: %s", config.log_dir, tostring(err))
+  end
+  return true
+end
+
 local function load_signer(config)
   if not config.sign_chain_of_trust then
     return nil
@@ -139,6 +161,9 @@ function M.run(config, credentials, opts)
     if opts.max_tasks and w.tasks_run >= opts.max_tasks then
       break
     end
+    -- A line per poll, as the Python worker's: an idle worker's
+    -- worker.log stays fresh for the health check that watches it.
+    log.info(string.format("Calling claimWork for %s/%s", config.worker_group, config.worker_id))
     local res, cerr = w.queue:call("claimWork", task_queue_id, {
       workerGroup = config.worker_group,
       workerId = config.worker_id,

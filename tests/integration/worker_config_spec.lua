@@ -93,6 +93,12 @@ describe("worker: configuration", function()
     local sig = assert(env:artifact(id, 0, "public/chain-of-trust.json.sig")).body
     assert.is_true(env:check_cot(cot, sig).signatureValid)
     assert.are.same({ code = 0 }, w:stop())
+    -- log_dir/worker.log in the config's log_fmt and log_datefmt, with a
+    -- line per claimWork poll, as the Python worker writes it
+    local wl = assert(fs.read_file(dir .. "/log/worker.log"))
+    assert.matches("\n%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d     INFO %- Calling claimWork for wg%-1/python%-config%-1\n",
+      wl)
+    assert.truthy(wl:find("     INFO - [" .. id .. "] Going to run taskId " .. id, 1, true), wl)
     -- the relative paths were the worker's directory's
     assert.is_true(fs.exists(dir .. "/work"))
     assert.is_true(fs.exists(dir .. "/artifacts/public/logs"))
