@@ -68,6 +68,29 @@ local function interruptible_sleep(w, seconds)
   w.sleeper = nil
 end
 
+-- claimWork as a task of its own, so a signal can cancel the long poll
+-- (the transfer is removed): a stopping worker does not wait for the
+-- Queue's answer. Returns what queue:call returns, or nil, "cancelled".
+local function claim_work(w, task_queue_id)
+  local config = w.config
+  local poll = sched.spawn(function()
+    return w.queue:call("claimWork", task_queue_id, {
+      workerGroup = config.worker_group,
+      workerId = config.worker_id,
+      tasks = 1,
+    })
+  end)
+  w.poller = poll
+  local ok, res, err = poll:wait()
+  w.poller = nil
+  if ok then
+    return res, err
+  elseif res == "cancelled" then
+    return nil, "cancelled"
+  end
+  error(res, 0)
+end
+
 -- Runs until told to stop. Returns the process exit status.
 function M.run(config, credentials, opts)
   opts = opts or {}
@@ -111,6 +134,13 @@ function M.run(config, credentials, opts)
     w.stopping = true
     if w.current then
       task.shutdown(w.current)
+    end
+    if w.poller then
+      -- Stop at once, not when the Queue's long poll ends. A task the
+      -- Queue claimed for us in this very poll is lost to us: it runs
+      -- again when its claim expires (docs/worker.md, "Signals"). SIGUSR1
+      -- lets the poll end: a worker that drains can take its time.
+      w.poller:cancel()
     end
     wake()
   end)
@@ -164,14 +194,12 @@ function M.run(config, credentials, opts)
     -- A line per poll, as the Python worker's: an idle worker's
     -- worker.log stays fresh for the health check that watches it.
     log.info(string.format("Calling claimWork for %s/%s", config.worker_group, config.worker_id))
-    local res, cerr = w.queue:call("claimWork", task_queue_id, {
-      workerGroup = config.worker_group,
-      workerId = config.worker_id,
-      tasks = 1,
-    })
+    local res, cerr = claim_work(w, task_queue_id)
     -- As PID 1 (a container) every orphan becomes ours to reap.
     task.kill_descendants()
-    if not res then
+    if not res and w.stopping then
+      break
+    elseif not res then
       log.warn("claimWork failed", { error = tostring(cerr) })
       interruptible_sleep(w, config.poll_interval)
     elseif #res.tasks == 0 then
