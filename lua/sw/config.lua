@@ -10,6 +10,27 @@ local regex = require("sw.regex")
 
 local M = {}
 
+-- What a user reads at start-up names the file and the problem, not the
+-- function that met it: "fs.read_file: a.yaml: No such file or directory"
+-- becomes "a.yaml: No such file or directory"; without_prefix (the file
+-- the message is already about) goes too. CORE_MODULES: the modules
+-- whose "<module>.<function>: " prefix is dropped.
+M.CORE_MODULES = {
+  fs = true, proc = true, log = true, http = true, hash = true, sign = true, sched = true, yaml = true,
+  json = true, regex = true,
+}
+function M.user_message(err, without_prefix)
+  local s = tostring(err)
+  local module, rest = s:match("^(%l+)%.[%l_]+: (.*)$")
+  if module and M.CORE_MODULES[module] then
+    s = rest
+  end
+  if without_prefix and s:sub(1, #without_prefix + 2) == without_prefix .. ": " then
+    s = s:sub(#without_prefix + 3)
+  end
+  return s
+end
+
 local function data_dir()
   local here = package.searchpath("sw.config", package.path)
   return (here and here:match("^(.*)/config%.lua$") or ".") .. "/data"
@@ -375,7 +396,7 @@ function M.load(path, opts)
     text, err = fs.read_file(path, 16 * 1024 * 1024)
   end
   if not text then
-    return nil, { string.format("%s: cannot read the config: %s", path, err) }
+    return nil, { string.format("%s: cannot read the config: %s", path, M.user_message(err, path)) }
   end
   local doc
   doc, err = yaml.load(text)

@@ -553,7 +553,7 @@ function M.resolve_script_user(config)
   end
   local u, err = proc.user(name)
   if not u then
-    return nil, "task_script_user: " .. tostring(err)
+    return nil, "task_script_user: " .. config_mod.user_message(err)
   end
   if u.uid == 0 then
     return nil, "task_script_user: " .. string.format("%q", name) .. " is root"

@@ -38,7 +38,8 @@ function M.open_log(config)
     })
   end
   if not ok then
-    return nil, string.format("log_dir: cannot write %s/worker.log: %s", config.log_dir, tostring(err))
+    return nil, string.format("log_dir: cannot write %s/worker.log: %s", config.log_dir,
+      require("sw.config").user_message(err))
   end
   return true
 end

@@ -211,8 +211,9 @@ describe("worker: configuration", function()
 
   it("refuses a missing file, bad YAML and a bad command line with exit 2", function()
     local r = run_binary(env, { env.dir .. "/none.yaml" })
-    assert.are.same({ 2, { "scriptworker: " .. env.dir .. "/none.yaml: cannot read the config: fs.read_file: "
-      .. env.dir .. "/none.yaml: No such file or directory" } }, { r.code, lines(r.stderr) })
+    -- what the user reads names the file, not the function that failed
+    assert.are.same({ 2, { "scriptworker: " .. env.dir .. "/none.yaml: cannot read the config: "
+      .. "No such file or directory" } }, { r.code, lines(r.stderr) })
     local path = env:write_config("syntax", "a: [\n")
     r = run_binary(env, { path })
     assert.are.same({ 2, { "scriptworker: " .. path .. ": yaml: line 2 column 1: did not find expected node "
@@ -220,6 +221,16 @@ describe("worker: configuration", function()
     r = run_binary(env, { "--frobnicate" })
     assert.are.equal(2, r.code)
     assert.are.equal("scriptworker: unknown option --frobnicate", lines(r.stderr)[1])
+  end)
+
+  it("says why log_dir/worker.log cannot be written, naming no function", function()
+    local cfg = env:config("nolog")
+    cfg.log_dir = "/proc/no-such-dir/log"
+    local path = env:write_config("nolog", cfg)
+    local r = run_binary(env, { path })
+    assert.are.equal(2, r.code)
+    assert.are.equal("scriptworker: " .. path .. ": log_dir: cannot write /proc/no-such-dir/log/worker.log: "
+      .. "/proc/no-such-dir/log: No such file or directory", lines(r.stderr)[#lines(r.stderr)])
   end)
 
   it("sent nothing the Queue's schemas refuse", function()

@@ -65,4 +65,16 @@ describe("sw.config", function()
     assert.is_nil(c)
     assert.are.same({ path .. ': log_fmt: unknown field %(nosuch), got "%(asctime)s %(nosuch)s"' }, err)
   end)
+
+  it("words errors for a user: no internal function names", function()
+    assert.are.equal("a.yaml: No such file or directory",
+      config.user_message("fs.read_file: a.yaml: No such file or directory"))
+    assert.are.equal("No such file or directory",
+      config.user_message("fs.read_file: a.yaml: No such file or directory", "a.yaml"))
+    assert.are.equal("bob: no such user", config.user_message("proc.user: bob: no such user"))
+    assert.are.equal("a.b c: kept", config.user_message("a.b c: kept"))
+    local c, err = config.load(dir .. "/none.yaml", { env = env_of({}) })
+    assert.is_nil(c)
+    assert.are.same({ dir .. "/none.yaml: cannot read the config: No such file or directory" }, err)
+  end)
 end)
