@@ -119,6 +119,20 @@ local function write_json(path, value)
   assert(fs.write_new(path, text, tonumber("644", 8)))
 end
 
+-- The files the script reads in work_dir: task.json (the definition,
+-- canonical JSON) and current_task_info.json. Used by create-test-workdir;
+-- the worker writes the same in M.run. Returns true or nil, msg.
+function M.write_task_files(work_dir, def, task_id, run_id)
+  local ok, err = pcall(function()
+    write_json(work_dir .. "/task.json", def)
+    write_json(work_dir .. "/current_task_info.json", json.object({ taskId = task_id, runId = run_id }))
+  end)
+  if not ok then
+    return nil, tostring(err)
+  end
+  return true
+end
+
 local function credentials_text(creds)
   return assert(json.encode(json.object({
     clientId = creds.clientId,
