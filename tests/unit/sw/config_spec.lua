@@ -77,4 +77,29 @@ describe("sw.config", function()
     assert.is_nil(c)
     assert.are.same({ dir .. "/none.yaml: cannot read the config: No such file or directory" }, err)
   end)
+
+  describe("Mozilla's deployments (scriptworker-scripts docker.d, rendered)", function()
+    local FIXTURES = support.root .. "/tests/unit/sw/fixtures/deployments"
+    local cases = {
+      ["gecko-3-signing"] = { product = "firefox", sign = true, verify_sig = true },
+      ["mobile-1-beetmover-dev"] = { product = "mobile", sign = false, verify_sig = false },
+      ["comm-3-shipit"] = { product = "thunderbird", sign = true, verify_sig = true },
+    }
+    for name, want in pairs(cases) do
+      it("loads " .. name .. " with its policy set", function()
+        local path = FIXTURES .. "/" .. name .. ".json"
+        local c, creds, info = config.load_with_policy(path, { env = env_of({}) })
+        assert.is_table(c, type(creds) == "table" and table.concat(creds, "\n") or nil)
+        assert.are.same({
+          name, "scriptworker-k8s", want.product, "scriptworker", true, true, want.sign, want.verify_sig,
+          "/app/logs", "/app/logs/state", true, "%(asctime)s %(levelname)8s - %(message)s",
+        }, {
+          c.worker_type, c.provisioner_id, c.cot_product, c.cot_job_type, c.verbose, c.verify_chain_of_trust,
+          c.sign_chain_of_trust, c.verify_cot_signature, c.log_dir, c.state_dir, c.watch_log_file, c.log_fmt,
+        })
+        assert.are.equal("project/releng/scriptworker/v2/" .. name, creds.clientId)
+        assert.are.equal("scriptworker", info.policy.instance and info.policy.instance.name)
+      end)
+    end
+  end)
 end)
