@@ -257,7 +257,10 @@ function M.check(config, path, defaults)
       end
     elseif value == "..." then
       messages[#messages + 1] = string.format("%s: %s: needs to be defined", path, key)
-    else
+    elseif not is_by_product(value) then
+      -- (A value left a by-cot-product mapping was reported by
+      -- apply_product_config, "Product X not specified for key K": its
+      -- type says nothing more.)
       local d = default
       if is_by_product(d) then
         local p = config.cot_product

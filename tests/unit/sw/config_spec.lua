@@ -78,6 +78,22 @@ describe("sw.config", function()
     assert.are.same({ dir .. "/none.yaml: cannot read the config: No such file or directory" }, err)
   end)
 
+  it("says once, in order and naming the file, that a product is missing from a key", function()
+    local path = write_config(dir, {
+      cot_product = "firefox",
+      valid_tasks_for = { ["by-cot-product"] = { mobile = { "a" } } },
+      source_env_prefix = { ["by-cot-product"] = { mobile = "x" } },
+      cot_restricted_trees = { ["by-cot-product"] = { mobile = {} } },
+    })
+    local c, err = config.load(path, { env = env_of({}) })
+    assert.is_nil(c)
+    assert.are.same({
+      path .. ": Product firefox not specified for key cot_restricted_trees",
+      path .. ": Product firefox not specified for key source_env_prefix",
+      path .. ": Product firefox not specified for key valid_tasks_for",
+    }, err)
+  end)
+
   describe("Mozilla's deployments (scriptworker-scripts docker.d, rendered)", function()
     local FIXTURES = support.root .. "/tests/unit/sw/fixtures/deployments"
     local cases = {
