@@ -8,13 +8,22 @@
  * by the sink itself, as OpenResty adds the current request. Every string
  * registered with log.add_secret() is replaced by "<redacted>" in every line
  * and in log.redact(s), so a token that reaches a message never prints.
+ *
+ * log.open_file() adds a second sink, the Python worker's log_dir/worker.log:
+ * the same events, redacted the same way, in the Python logging format the
+ * config gives (log_fmt, log_datefmt), reopened when the file is moved
+ * (watch_log_file, as logging.WatchedFileHandler) or rotated by size
+ * (log_max_bytes, log_max_backups, as logging.RotatingFileHandler).
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sw.h"
 
@@ -157,6 +166,364 @@ static void push_escaped(lua_State* L, const char* s, size_t len) {
   luaL_pushresult(&b);
 }
 
+/* The worker.log sink. fmt and datefmt are copies owned here. */
+static struct {
+  FILE* f;
+  char* path;
+  char* fmt;
+  char* datefmt; /* NULL: Python's default, "%Y-%m-%d %H:%M:%S,mmm" */
+  int watch;
+  long long max_bytes;
+  long long backups;
+  dev_t dev;
+  ino_t ino;
+} file_sink;
+
+static const char* const py_level_names[] = {"ERROR", "WARNING", "INFO",
+                                             "DEBUG"};
+static const int py_level_numbers[] = {40, 30, 20, 10};
+
+/* One %(name)spec of a Python logging format. */
+typedef struct {
+  const char* name;
+  size_t name_len;
+  char flags[8];
+  int width;     /* -1: none */
+  int precision; /* -1: none */
+  char conv;
+  size_t len; /* bytes of the whole directive */
+} py_directive;
+
+/* Parses the directive at p ("%(" ...). Returns 1, or 0 when it is not a
+ * complete one. */
+static int parse_directive(const char* p, py_directive* d) {
+  const char* q = p + 2;
+  const char* close = strchr(q, ')');
+  if (close == NULL) {
+    return 0;
+  }
+  d->name = q;
+  d->name_len = (size_t)(close - q);
+  q = close + 1;
+  size_t nflags = 0;
+  while (*q != '\0' && strchr("-0 +#", *q) != NULL) {
+    if (nflags + 1 < sizeof(d->flags)) {
+      d->flags[nflags++] = *q;
+    }
+    q++;
+  }
+  d->flags[nflags] = '\0';
+  d->width = -1;
+  d->precision = -1;
+  if (*q >= '0' && *q <= '9') {
+    d->width = 0;
+    while (*q >= '0' && *q <= '9') {
+      if (d->width < 1000) {
+        d->width = d->width * 10 + (*q - '0');
+      }
+      q++;
+    }
+  }
+  if (*q == '.') {
+    q++;
+    d->precision = 0;
+    while (*q >= '0' && *q <= '9') {
+      if (d->precision < 1000) {
+        d->precision = d->precision * 10 + (*q - '0');
+      }
+      q++;
+    }
+  }
+  if (*q == '\0' || strchr("sdirfFeEgGxXo", *q) == NULL) {
+    return 0;
+  }
+  d->conv = *q;
+  d->len = (size_t)(q + 1 - p);
+  return 1;
+}
+
+static int name_is(const py_directive* d, const char* name) {
+  return strlen(name) == d->name_len && memcmp(d->name, name, d->name_len) == 0;
+}
+
+/* The LogRecord attributes a format may name, as in Python's logging. */
+static const char* const py_string_fields[] = {
+    "asctime", "levelname", "message",    "name",        "pathname", "filename",
+    "module",  "funcName",  "threadName", "processName", "taskName", NULL};
+static const char* const py_number_fields[] = {
+    "levelno", "lineno",  "process",         "thread",
+    "msecs",   "created", "relativeCreated", NULL};
+
+static int known_field(const py_directive* d) {
+  for (int i = 0; py_string_fields[i] != NULL; i++) {
+    if (name_is(d, py_string_fields[i])) {
+      return 1;
+    }
+  }
+  for (int i = 0; py_number_fields[i] != NULL; i++) {
+    if (name_is(d, py_number_fields[i])) {
+      return 2;
+    }
+  }
+  return 0;
+}
+
+/* Pushes nothing; returns NULL when fmt is a format Python's logging would
+ * take, else a static description of the first problem (into buf). */
+static const char* check_py_format(const char* fmt, char* buf, size_t size) {
+  for (const char* p = fmt; *p != '\0'; p++) {
+    if (p[0] != '%' || p[1] != '(') {
+      continue;
+    }
+    py_directive d;
+    if (!parse_directive(p, &d)) {
+      snprintf(buf, size, "incomplete directive at \"%.20s\"", p);
+      return buf;
+    }
+    int kind = known_field(&d);
+    if (kind == 0) {
+      snprintf(buf, size, "unknown field %%(%.*s)", (int)d.name_len, d.name);
+      return buf;
+    }
+    if (kind == 1 && strchr("sr", d.conv) == NULL) {
+      snprintf(buf, size, "%%(%.*s)%c: a string field needs s or r",
+               (int)d.name_len, d.name, d.conv);
+      return buf;
+    }
+    p += d.len - 1;
+  }
+  return NULL;
+}
+
+/* Adds s (len bytes) with the width and precision of d, as Python's %s. */
+static void add_padded(luaL_Buffer* b, const py_directive* d, const char* s,
+                       size_t len) {
+  if (d->precision >= 0 && (size_t)d->precision < len) {
+    len = (size_t)d->precision;
+  }
+  size_t pad =
+      d->width > 0 && (size_t)d->width > len ? (size_t)d->width - len : 0;
+  int left = strchr(d->flags, '-') != NULL;
+  if (!left) {
+    for (size_t i = 0; i < pad; i++) {
+      luaL_addchar(b, ' ');
+    }
+  }
+  luaL_addlstring(b, s, len);
+  if (left) {
+    for (size_t i = 0; i < pad; i++) {
+      luaL_addchar(b, ' ');
+    }
+  }
+}
+
+/* Adds the number v with directive d, as Python's % operator would. */
+static void add_number(luaL_Buffer* b, const py_directive* d, double v,
+                       int integral) {
+  char spec[32];
+  char out[2100];
+  char conv = d->conv;
+  if (conv == 's' || conv == 'r') {
+    /* str() of the value: an int as such, a float as Python prints it. */
+    if (integral) {
+      snprintf(out, sizeof(out), "%lld", (long long)v);
+    } else {
+      /* The shortest text that reads back as v, as Python's repr. */
+      for (int prec = 1; prec <= 17; prec++) {
+        snprintf(out, sizeof(out), "%.*g", prec, v);
+        if (strtod(out, NULL) == v) {
+          break;
+        }
+      }
+      if (strpbrk(out, ".en") == NULL) {
+        strcat(out, ".0");
+      }
+    }
+    add_padded(b, d, out, strlen(out));
+    return;
+  }
+  int n;
+  if (strchr("dixXo", conv) != NULL) {
+    if (conv == 'i') {
+      conv = 'd';
+    }
+    n = snprintf(spec, sizeof(spec), "%%%s", d->flags);
+    if (d->width >= 0) {
+      n += snprintf(spec + n, sizeof(spec) - (size_t)n, "%d", d->width);
+    }
+    snprintf(spec + n, sizeof(spec) - (size_t)n, "ll%c", conv);
+    n = snprintf(out, sizeof(out), spec, (long long)v);
+  } else {
+    n = snprintf(spec, sizeof(spec), "%%%s", d->flags);
+    if (d->width >= 0) {
+      n += snprintf(spec + n, sizeof(spec) - (size_t)n, "%d", d->width);
+    }
+    if (d->precision >= 0) {
+      n += snprintf(spec + n, sizeof(spec) - (size_t)n, ".%d", d->precision);
+    }
+    snprintf(spec + n, sizeof(spec) - (size_t)n, "%c", conv);
+    n = snprintf(out, sizeof(out), spec, v);
+  }
+  if (n > 0) {
+    luaL_addlstring(b, out,
+                    (size_t)n < sizeof(out) ? (size_t)n : sizeof(out) - 1);
+  }
+}
+
+/* Pushes the worker.log line (with its newline) of one event. */
+static void push_file_line(lua_State* L, int level, const char* msg, size_t len,
+                           const char* label, const uv_timeval64_t* tv) {
+  char asctime[300];
+  time_t secs = (time_t)tv->tv_sec;
+  struct tm tm;
+  localtime_r(&secs, &tm);
+  int msecs = (int)(tv->tv_usec / 1000);
+  if (file_sink.datefmt != NULL) {
+    if (strftime(asctime, sizeof(asctime), file_sink.datefmt, &tm) == 0) {
+      asctime[0] = '\0';
+    }
+  } else {
+    size_t n = strftime(asctime, sizeof(asctime), "%Y-%m-%d %H:%M:%S", &tm);
+    snprintf(asctime + n, sizeof(asctime) - n, ",%03d", msecs);
+  }
+  double created = (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (const char* p = file_sink.fmt; *p != '\0'; p++) {
+    py_directive d;
+    if (p[0] == '%' && p[1] == '%') {
+      luaL_addchar(&b, '%');
+      p++;
+      continue;
+    }
+    if (p[0] != '%' || p[1] != '(' || !parse_directive(p, &d)) {
+      luaL_addchar(&b, *p);
+      continue;
+    }
+    p += d.len - 1;
+    if (name_is(&d, "message")) {
+      /* The task label, which the stderr line puts before the message,
+       * is part of the message here: the format has no place for it. */
+      size_t total = len + (label != NULL ? strlen(label) + 3 : 0);
+      if (label == NULL && d.width <= 0 && d.precision < 0) {
+        luaL_addlstring(&b, msg, len);
+      } else {
+        char* tmp = (char*)malloc(total + 1);
+        if (tmp == NULL) {
+          luaL_addlstring(&b, msg, len);
+          continue;
+        }
+        size_t off = 0;
+        if (label != NULL) {
+          off = (size_t)snprintf(tmp, total + 1, "[%s] ", label);
+        }
+        memcpy(tmp + off, msg, len);
+        add_padded(&b, &d, tmp, off + len);
+        free(tmp);
+      }
+    } else if (name_is(&d, "asctime")) {
+      add_padded(&b, &d, asctime, strlen(asctime));
+    } else if (name_is(&d, "levelname")) {
+      add_padded(&b, &d, py_level_names[level], strlen(py_level_names[level]));
+    } else if (name_is(&d, "levelno")) {
+      add_number(&b, &d, py_level_numbers[level], 1);
+    } else if (name_is(&d, "process")) {
+      add_number(&b, &d, (double)getpid(), 1);
+    } else if (name_is(&d, "msecs")) {
+      add_number(&b, &d, (double)msecs, 0);
+    } else if (name_is(&d, "created")) {
+      add_number(&b, &d, created, 0);
+    } else if (known_field(&d) == 2) {
+      add_number(&b, &d, 0, !name_is(&d, "relativeCreated"));
+    } else if (name_is(&d, "name") || name_is(&d, "module") ||
+               name_is(&d, "processName")) {
+      add_padded(&b, &d, "scriptworker", 12);
+    } else if (name_is(&d, "threadName")) {
+      add_padded(&b, &d, "MainThread", 10);
+    } else {
+      add_padded(&b, &d, "", 0);
+    }
+  }
+  luaL_addchar(&b, '\n');
+  luaL_pushresult(&b);
+}
+
+static int file_sink_open(void) {
+  FILE* f = fopen(file_sink.path, "ae");
+  if (f == NULL) {
+    return -1;
+  }
+  struct stat st;
+  if (fstat(fileno(f), &st) == 0) {
+    file_sink.dev = st.st_dev;
+    file_sink.ino = st.st_ino;
+  }
+  file_sink.f = f;
+  return 0;
+}
+
+static void file_sink_close(void) {
+  if (file_sink.f != NULL) {
+    fclose(file_sink.f);
+    file_sink.f = NULL;
+  }
+}
+
+/* logging.handlers.RotatingFileHandler.doRollover: path.N-1 -> path.N, ...,
+ * path -> path.1; then a new path. */
+static void file_sink_rotate(void) {
+  file_sink_close();
+  size_t size = strlen(file_sink.path) + 32;
+  char* src = (char*)malloc(size);
+  char* dst = (char*)malloc(size);
+  if (src != NULL && dst != NULL) {
+    for (long long i = file_sink.backups - 1; i > 0; i--) {
+      snprintf(src, size, "%s.%lld", file_sink.path, i);
+      snprintf(dst, size, "%s.%lld", file_sink.path, i + 1);
+      if (access(src, F_OK) == 0) {
+        unlink(dst);
+        rename(src, dst);
+      }
+    }
+    snprintf(dst, size, "%s.1", file_sink.path);
+    unlink(dst);
+    rename(file_sink.path, dst);
+  }
+  free(src);
+  free(dst);
+  file_sink_open();
+}
+
+/* Appends one line to worker.log: reopened first when watched and moved,
+ * rotated first when it would reach max_bytes. A failure to write is
+ * dropped: the stderr line of the same event is still written. */
+static void file_sink_write(const char* line, size_t len) {
+  if (file_sink.path == NULL) {
+    return;
+  }
+  if (file_sink.watch) {
+    struct stat st;
+    if (stat(file_sink.path, &st) != 0 || st.st_dev != file_sink.dev ||
+        st.st_ino != file_sink.ino) {
+      file_sink_close();
+    }
+  }
+  if (file_sink.f == NULL && file_sink_open() != 0) {
+    return;
+  }
+  if (!file_sink.watch && file_sink.max_bytes > 0 && file_sink.backups > 0) {
+    long pos = ftell(file_sink.f);
+    if (pos > 0 && (long long)pos + (long long)len >= file_sink.max_bytes) {
+      file_sink_rotate();
+      if (file_sink.f == NULL) {
+        return;
+      }
+    }
+  }
+  fwrite(line, 1, len, file_sink.f);
+  fflush(file_sink.f);
+}
+
 /* Writes msg with the secrets redacted, then cut to max bytes: cutting
  * first could leave the head of a secret that straddles the cut. */
 static void write_line(lua_State* L, int level, const char* msg, size_t len,
@@ -196,6 +563,13 @@ static void write_line(lua_State* L, int level, const char* msg, size_t len,
     fprintf(out, "%s %s %.*s\n", stamp, level_tags[level], (int)rlen, red);
   }
   fflush(out);
+  if (file_sink.path != NULL) {
+    push_file_line(L, level, red, rlen, label, &tv);
+    size_t flen;
+    const char* fline = lua_tolstring(L, -1, &flen);
+    file_sink_write(fline, flen);
+    lua_pop(L, 1);
+  }
   lua_pop(L, label != NULL ? 2 : 1);
 }
 
@@ -367,6 +741,76 @@ static int log_set_output(lua_State* L) {
   return 1;
 }
 
+static void file_sink_reset(void) {
+  file_sink_close();
+  free(file_sink.path);
+  free(file_sink.fmt);
+  free(file_sink.datefmt);
+  memset(&file_sink, 0, sizeof(file_sink));
+}
+
+static char* dup_or_null(const char* s) { return s != NULL ? strdup(s) : NULL; }
+
+/* log.check_format(fmt) -> true | nil, msg, "format": whether fmt is a
+ * Python logging format worker.log can follow. */
+static int log_check_format(lua_State* L) {
+  const char* fmt = luaL_checkstring(L, 1);
+  char buf[200];
+  const char* problem = check_py_format(fmt, buf, sizeof(buf));
+  if (problem != NULL) {
+    return sw_fail(L, "format", "%s", problem);
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* log.open_file(path, {format=, datefmt=, watch=, max_bytes=, backups=})
+ * -> true | nil, msg, code: every later line also goes to path in that
+ * format. log.open_file(nil) closes it. */
+static int log_open_file(lua_State* L) {
+  if (lua_isnoneornil(L, 1)) {
+    file_sink_reset();
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  const char* path = luaL_checkstring(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_getfield(L, 2, "format");
+  const char* fmt = luaL_optstring(L, -1, "%(message)s");
+  lua_getfield(L, 2, "datefmt");
+  const char* datefmt = luaL_optstring(L, -1, NULL);
+  lua_getfield(L, 2, "watch");
+  int watch = lua_toboolean(L, -1);
+  lua_getfield(L, 2, "max_bytes");
+  lua_Integer max_bytes = luaL_optinteger(L, -1, 0);
+  lua_getfield(L, 2, "backups");
+  lua_Integer backups = luaL_optinteger(L, -1, 0);
+  char buf[200];
+  const char* problem = check_py_format(fmt, buf, sizeof(buf));
+  if (problem != NULL) {
+    return sw_fail(L, "format", "%s", problem);
+  }
+  file_sink_reset();
+  file_sink.path = strdup(path);
+  file_sink.fmt = strdup(fmt);
+  file_sink.datefmt = dup_or_null(datefmt);
+  if (file_sink.path == NULL || file_sink.fmt == NULL ||
+      (datefmt != NULL && file_sink.datefmt == NULL)) {
+    file_sink_reset();
+    return luaL_error(L, "log.open_file: out of memory");
+  }
+  file_sink.watch = watch;
+  file_sink.max_bytes = (long long)max_bytes;
+  file_sink.backups = (long long)backups;
+  if (file_sink_open() != 0) {
+    int err = errno;
+    file_sink_reset();
+    return sw_fail_errno(L, path, err);
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 /* log.add_secret(s): s never appears in a log line again. Strings shorter
  * than SECRET_MIN_LEN are refused: redacting "a" would destroy every line. */
 static int log_add_secret(lua_State* L) {
@@ -403,11 +847,13 @@ static int log_redact(lua_State* L) {
 }
 
 static const luaL_Reg log_funcs[] = {{"add_secret", log_add_secret},
+                                     {"check_format", log_check_format},
                                      {"debug", log_debug},
                                      {"enabled", log_enabled},
                                      {"error", log_error},
                                      {"info", log_info},
                                      {"level", log_level_name},
+                                     {"open_file", log_open_file},
                                      {"redact", log_redact},
                                      {"remove_secret", log_remove_secret},
                                      {"set_level", log_set_level},

@@ -13,6 +13,7 @@ local COMMANDS = {
   ["run-task"] = "sw.cmd.run_task",
   ["policy"] = "sw.cmd.policy",
   ["verify-cot"] = "sw.cmd.verify_cot",
+  ["create-test-workdir"] = "sw.cmd.create_test_workdir",
 }
 
 local USAGE = [==[
@@ -20,6 +21,7 @@ usage: scriptworker [--policy FILE] [CONFIG]
        scriptworker run-task TASK_JSON [CONFIG]
        scriptworker policy check [--policy FILE] [CONFIG]
        scriptworker verify-cot --task-type TYPE TASKID [--policy FILE] [CONFIG]
+       scriptworker create-test-workdir [--overwrite] TASKID [CONFIG]
        scriptworker lua [-e CODE] [FILE [ARGS...]]
        scriptworker verify-ed25519-signature FILE SIGFILE [--pubkey KEY]
        scriptworker keygen PRIVATE_PATH PUBLIC_PATH

@@ -10,6 +10,27 @@ local regex = require("sw.regex")
 
 local M = {}
 
+-- What a user reads at start-up names the file and the problem, not the
+-- function that met it: "fs.read_file: a.yaml: No such file or directory"
+-- becomes "a.yaml: No such file or directory"; without_prefix (the file
+-- the message is already about) goes too. CORE_MODULES: the modules
+-- whose "<module>.<function>: " prefix is dropped.
+M.CORE_MODULES = {
+  fs = true, proc = true, log = true, http = true, hash = true, sign = true, sched = true, yaml = true,
+  json = true, regex = true,
+}
+function M.user_message(err, without_prefix)
+  local s = tostring(err)
+  local module, rest = s:match("^(%l+)%.[%l_]+: (.*)$")
+  if module and M.CORE_MODULES[module] then
+    s = rest
+  end
+  if without_prefix and s:sub(1, #without_prefix + 2) == without_prefix .. ": " then
+    s = s:sub(#without_prefix + 3)
+  end
+  return s
+end
+
 local function data_dir()
   local here = package.searchpath("sw.config", package.path)
   return (here and here:match("^(.*)/config%.lua$") or ".") .. "/data"
@@ -168,7 +189,10 @@ end
 function M.read_worker_creds(env)
   env = env or os.getenv
   local home = env("HOME") or "/etc/"
-  for _, path in ipairs({ (env("PWD") or ".") .. "/secrets.json", home .. "/.scriptworker" }) do
+  -- The real working directory, as Python's relative open() uses: $PWD
+  -- may be stale or unset (`env -` in the Mozilla images).
+  local cwd = fs.realpath(".") or "."
+  for _, path in ipairs({ cwd .. "/secrets.json", home .. "/.scriptworker" }) do
     if fs.exists(path) then
       local text = fs.read_file(path, 1024 * 1024)
       local doc = text and (json.decode(text) or yaml.load(text))
@@ -238,7 +262,10 @@ function M.check(config, path, defaults)
       end
     elseif value == "..." then
       messages[#messages + 1] = string.format("%s: %s: needs to be defined", path, key)
-    else
+    elseif not is_by_product(value) then
+      -- (A value left a by-cot-product mapping was reported by
+      -- apply_product_config, "Product X not specified for key K": its
+      -- type says nothing more.)
       local d = default
       if is_by_product(d) then
         local p = config.cot_product
@@ -267,6 +294,14 @@ function M.check(config, path, defaults)
     local v = config[r[1]]
     if type(v) == "number" and v < r[2] then
       messages[#messages + 1] = string.format("%s: %s: must be at least %d, got %s", path, r[1], r[2], short(v))
+    end
+  end
+  -- worker.log follows log_fmt as Python's logging would: a field it does
+  -- not know would make every line fail there.
+  if type(config.log_fmt) == "string" then
+    local ok, ferr = require("sw.log").check_format(config.log_fmt)
+    if not ok then
+      messages[#messages + 1] = string.format("%s: log_fmt: %s, got %s", path, ferr, short(config.log_fmt))
     end
   end
   local st = config.artifact_storage_type
@@ -369,7 +404,7 @@ function M.load(path, opts)
     text, err = fs.read_file(path, 16 * 1024 * 1024)
   end
   if not text then
-    return nil, { string.format("%s: cannot read the config: %s", path, err) }
+    return nil, { string.format("%s: cannot read the config: %s", path, M.user_message(err, path)) }
   end
   local doc
   doc, err = yaml.load(text)
@@ -453,9 +488,11 @@ function M.load(path, opts)
     config.credentials = creds or json.null
     creds_source = source
   end
-  -- Environment overrides documented in docs/config.md.
+  -- Environment overrides documented in docs/config.md. In the Python
+  -- worker SCRIPTWORKER_WORKER_ID is the default of worker_id: a config
+  -- that sets worker_id wins.
   local wid = env("SCRIPTWORKER_WORKER_ID")
-  if wid and wid ~= "" then
+  if wid and wid ~= "" and doc.worker_id == nil then
     config.worker_id = wid
   end
   local root = env("TASKCLUSTER_ROOT_URL")

@@ -159,6 +159,20 @@ local function write_json(path, value)
   assert(fs.write_new(path, text, tonumber("644", 8)))
 end
 
+-- The files the script reads in work_dir: task.json (the definition,
+-- canonical JSON) and current_task_info.json. Used by create-test-workdir;
+-- the worker writes the same in M.run. Returns true or nil, msg.
+function M.write_task_files(work_dir, def, task_id, run_id)
+  local ok, err = pcall(function()
+    write_json(work_dir .. "/task.json", def)
+    write_json(work_dir .. "/current_task_info.json", json.object({ taskId = task_id, runId = run_id }))
+  end)
+  if not ok then
+    return nil, tostring(err)
+  end
+  return true
+end
+
 local function credentials_text(creds)
   return assert(json.encode(json.object({
     clientId = creds.clientId,
@@ -368,7 +382,8 @@ local function run_script(t)
   local p, err = proc.spawn({
     argv = argv,
     env = env,
-    cwd = cfg.work_dir,
+    -- The worker's own directory, as in the Python worker: scripts take
+    -- their default paths from it, and task_script may be relative.
     log = log_path,
     extra_fd = reader and reader:fd(),
     uid = cfg.script_user and cfg.script_user.uid,
@@ -624,7 +639,7 @@ function M.resolve_script_user(config)
   end
   local u, err = proc.user(name)
   if not u then
-    return nil, "task_script_user: " .. tostring(err)
+    return nil, "task_script_user: " .. config_mod.user_message(err)
   end
   if u.uid == 0 then
     return nil, "task_script_user: " .. string.format("%q", name) .. " is root"
@@ -839,6 +854,51 @@ function M.upload_failure_status(cfg, status, failed)
   return status
 end
 
+-- The steps of a task and their end, defined below M.run.
+local run_steps, finish
+
+-- An error raised by the worker's own code while it ran the task (a bug,
+-- a full disk): logged, said in the task's log, and, when the artifacts
+-- were not uploaded yet, that log alone is uploaded from a fresh
+-- directory (what raised may have been the snapshot of artifact_dir).
+-- Returns the status, internal-error.
+local function pipeline_error(t, summary, err)
+  local cfg = t.config
+  log.error("task pipeline error", { error = tostring(err) })
+  if t.proc then
+    -- Raised while the script ran: it must not outlive its task.
+    pcall(t.proc.stop, t.proc, cfg.script_stop_grace)
+    t.proc = nil
+  end
+  append_line(t.live_log_path, "Automation Error: the worker failed while running the task; see its log")
+  local rel = log_rel(cfg)
+  if t.queue and not t.lost and not t.uploaded and rel then
+    local ok, uerr = pcall(function()
+      local dir = M.private_dir(cfg) .. "/error-logs"
+      fs.rmtree(dir)
+      assert(fs.mkdirp(dir .. "/" .. rel))
+      assert(fs.copy_file(t.live_log_path, dir .. "/" .. rel .. "/live_backing.log", tonumber("644", 8)))
+      local up = artifacts.upload_all({
+        artifact_dir = dir,
+        queue = t.queue,
+        task_id = t.task_id,
+        run_id = t.run_id,
+        expires = t.task.expires,
+        storage_type = cfg.artifact_storage_type,
+        concurrency = 1,
+        timeout = cfg.artifact_upload_timeout,
+        tmp_dir = M.private_dir(cfg) .. "/upload",
+      })
+      summary.uploaded = up.uploaded
+      summary.failed_uploads = up.failed
+    end)
+    if not ok then
+      log.error("cannot upload the task's log after a pipeline error", { error = tostring(uerr) })
+    end
+  end
+  return M.STATUSES["internal-error"]
+end
+
 -- Runs one claimed task. w = {config, queue (worker client), signer}; claim
 -- as claimWork returns it, or for run-task {task, status = {taskId},
 -- runId = 0, workerGroup} with w.queue nil. Returns a summary table.
@@ -867,7 +927,23 @@ function M.run(w, claim)
     end)
   end
   w.current = t
+  -- The worker's own logs stay out of the script's reach until it ended.
+  t.live_log_path = M.private_dir(cfg) .. "/logs/live_backing.log"
+  t.cot_log_path = M.private_dir(cfg) .. "/logs/chain_of_trust.log"
   local summary = { task_id = t.task_id, run_id = t.run_id }
+  -- Whatever happens in the steps, the task ends the same way: reported
+  -- with its current credentials, its log uploaded, its credentials file
+  -- and secrets gone. An error in the worker's own code is internal-error.
+  local ok, status = pcall(run_steps, w, t, summary)
+  if not ok then
+    status = pipeline_error(t, summary, status)
+  end
+  finish(w, t, summary, status)
+  return summary
+end
+
+run_steps = function(w, t, summary)
+  local cfg, claim = t.config, t.claim
   -- The worker loop empties the directories at start-up and after every
   -- task and says so in w.dirs_clean; emptying them again here would put
   -- a second rmtree on the way from the claim to the script.
@@ -875,9 +951,6 @@ function M.run(w, claim)
     M.clean_dirs(cfg)
   end
   w.dirs_clean = false
-  -- The worker's own logs stay out of the script's reach until it ended.
-  t.live_log_path = M.private_dir(cfg) .. "/logs/live_backing.log"
-  t.cot_log_path = M.private_dir(cfg) .. "/logs/chain_of_trust.log"
   log.info(string.format("Going to run taskId %s runId %d", t.task_id, t.run_id))
   local unusable = M.unusable_task(t.task)
   if not unusable then
@@ -895,15 +968,9 @@ function M.run(w, claim)
     assert(t.creds_file:rewrite(credentials_text(t.creds)))
   end
 
-  local reclaimer
   if t.queue then
-    reclaimer = sched.spawn(reclaim_loop, t)
+    t.reclaimer = sched.spawn(reclaim_loop, t)
   end
-  local _stop_reclaim <close> = setmetatable({}, { __close = function()
-    if reclaimer then
-      reclaimer:cancel()
-    end
-  end })
 
   local status = 0
   local verified = true
@@ -946,7 +1013,7 @@ function M.run(w, claim)
     status = math.max(status, fail_status)
   end
   if ran and not t.lost and not t.shutdown and not t.timed_out then
-    local cot, cerr = generate.generate({
+    local cot, cerr, ccode = generate.generate({
       artifact_dir = snap,
       task = t.task,
       task_id = t.task_id,
@@ -959,7 +1026,10 @@ function M.run(w, claim)
     })
     if not cot then
       log.error(cerr)
-      status = math.max(status, M.STATUSES["malformed-payload"])
+      -- A body that fails its schema is the task's fault, as in the
+      -- Python worker; a disk, hashing or signing failure is ours.
+      local reason = ccode == "schema" and "malformed-payload" or "internal-error"
+      status = math.max(status, M.STATUSES[reason])
     else
       summary.cot = cfg.artifact_dir .. "/" .. generate.JSON_NAME
       summary.cot_sig = cot.sig_path and (cfg.artifact_dir .. "/" .. generate.SIG_NAME)
@@ -968,6 +1038,7 @@ function M.run(w, claim)
 
   -- Without an expiry the Queue refuses every artifact: only the report.
   if t.queue and not t.lost and M.parse_time(type(t.task) == "table" and t.task.expires) then
+    t.uploaded = true
     local up = artifacts.upload_all({
       artifact_dir = snap,
       queue = t.queue,
@@ -993,16 +1064,21 @@ function M.run(w, claim)
   if not t.queue then
     publish_locally(cfg, snap)
   end
-  if reclaimer then
-    reclaimer:cancel()
-    reclaimer = nil
+  return status
+end
+
+-- The end of every task, whatever its outcome.
+finish = function(w, t, summary, status)
+  if t.reclaimer then
+    t.reclaimer:cancel()
+    t.reclaimer = nil
   end
   summary.status = status
   summary.worker_fault = t.worker_fault
   if t.queue and not t.lost then
     summary.resolution, summary.reason = report(t, status)
   else
-    summary.resolution, summary.reason = M.resolution(cfg, status)
+    summary.resolution, summary.reason = M.resolution(t.config, status)
   end
   if t.creds_file then
     t.creds_file:close()
@@ -1011,7 +1087,6 @@ function M.run(w, claim)
   M.forget_secrets(t.secrets)
   w.current = nil
   sched.label(nil)
-  return summary
 end
 
 -- Asks the running task to stop because the worker is shutting down.

@@ -65,6 +65,29 @@ function M.read_claims(res)
   return claims, bad
 end
 
+-- log_dir/worker.log, as the Python worker writes it (its log_fmt and
+-- log_datefmt; reopened when moved with watch_log_file, else rotated by
+-- log_max_bytes and log_max_backups): health checks judge a worker by
+-- how fresh it is, and log tooling tails it. Returns true or nil, msg.
+function M.open_log(config)
+
+  local ok, err = fs.mkdirp(config.log_dir)
+  if ok then
+    ok, err = log.open_file(config.log_dir .. "/worker.log", {
+      format = config.log_fmt,
+      datefmt = config.log_datefmt,
+      watch = config.watch_log_file,
+      max_bytes = config.log_max_bytes,
+      backups = config.log_max_backups,
+    })
+  end
+  if not ok then
+    return nil, string.format("log_dir: cannot write %s/worker.log: %s", config.log_dir,
+      require("sw.config").user_message(err))
+  end
+  return true
+end
+
 local function load_signer(config)
   if not config.sign_chain_of_trust then
     return nil
@@ -141,6 +164,29 @@ function M.warn_readable_secrets(config)
   end
 end
 
+-- claimWork as a task of its own, so a signal can cancel the long poll
+-- (the transfer is removed): a stopping worker does not wait for the
+-- Queue's answer. Returns what queue:call returns, or nil, "cancelled".
+local function claim_work(w, task_queue_id)
+  local config = w.config
+  local poll = sched.spawn(function()
+    return w.queue:call("claimWork", task_queue_id, {
+      workerGroup = config.worker_group,
+      workerId = config.worker_id,
+      tasks = 1,
+    })
+  end)
+  w.poller = poll
+  local ok, res, err = poll:wait()
+  w.poller = nil
+  if ok then
+    return res, err
+  elseif res == "cancelled" then
+    return nil, "cancelled"
+  end
+  error(res, 0)
+end
+
 -- Runs until told to stop. Returns the process exit status.
 function M.run(config, credentials, opts)
   opts = opts or {}
@@ -186,6 +232,13 @@ function M.run(config, credentials, opts)
     if w.current then
       task.shutdown(w.current)
     end
+    if w.poller then
+      -- Stop at once, not when the Queue's long poll ends. A task the
+      -- Queue claimed for us in this very poll is lost to us: it runs
+      -- again when its claim expires (docs/worker.md, "Signals"). SIGUSR1
+      -- lets the poll end: a worker that drains can take its time.
+      w.poller:cancel()
+    end
     wake()
   end
   local term = sched.on_signal("SIGTERM", function()
@@ -197,6 +250,11 @@ function M.run(config, credentials, opts)
     on_term("SIGINT")
   end)
   local usr1 = sched.on_signal("SIGUSR1", function()
+    -- A pre-stop hook repeats the signal (every 5 s for up to an hour in
+    -- the Mozilla images) until the worker is gone: say it once.
+    if w.draining then
+      return
+    end
     log.info("SIGUSR1 received; no more tasks will be taken")
     w.draining = true
     wake()
@@ -244,11 +302,10 @@ function M.run(config, credentials, opts)
     if opts.max_tasks and w.tasks_run >= opts.max_tasks then
       break
     end
-    local res, cerr = w.queue:call("claimWork", task_queue_id, {
-      workerGroup = config.worker_group,
-      workerId = config.worker_id,
-      tasks = 1,
-    })
+    -- A line per poll, as the Python worker's: an idle worker's
+    -- worker.log stays fresh for the health check that watches it.
+    log.info(string.format("Calling claimWork for %s/%s", config.worker_group, config.worker_id))
+    local res, cerr = claim_work(w, task_queue_id)
     -- As PID 1 (a container) every orphan becomes ours to reap.
     task.kill_descendants()
     local claims, unreadable
@@ -258,7 +315,9 @@ function M.run(config, credentials, opts)
         res, cerr = nil, unreadable
       end
     end
-    if not res then
+    if not res and w.stopping then
+      break
+    elseif not res then
       log.warn("claimWork failed", { error = tostring(cerr) })
       interruptible_sleep(w, config.poll_interval)
     elseif #claims == 0 and #unreadable == 0 then
@@ -277,8 +336,9 @@ function M.run(config, credentials, opts)
         M.count_internal_errors(w, not ok and ("task pipeline error: " .. tostring(summary))
           or (type(summary) == "table" and summary.worker_fault))
         if not ok then
-          -- A bug in the pipeline must not kill the worker: report the
-          -- task as an internal error and go on.
+          -- sw.task ends every task itself, a pipeline error included
+          -- (internal-error, with the task's current credentials); this
+          -- is the last resort when that end raised too.
           log.error("task pipeline error", { error = tostring(summary) })
           w.queue:with_credentials(claim.credentials):call("reportException",
             claim.status.taskId, claim.runId, { reason = "internal-error" })

@@ -79,12 +79,13 @@ describe("worker: configuration", function()
         TASKCLUSTER_ROOT_URL = fx.root_url,
         TASKCLUSTER_CLIENT_ID = env.credentials.clientId,
         TASKCLUSTER_ACCESS_TOKEN = env.credentials.accessToken,
+        -- the config's worker_id wins, as in the Python worker
         SCRIPTWORKER_WORKER_ID = "python-config-2",
       },
     })
     local id = env:create_task(nil, { taskQueueId = "proj-releng/python-config", retries = 0 })
     local st = env:wait_resolved(id)
-    assert.are.same({ "completed", "python-config-2" }, { st.state, st.runs[1].workerId })
+    assert.are.same({ "completed", "python-config-1" }, { st.state, st.runs[1].workerId })
     assert.are.equal(id .. "\n", assert(env:artifact(id, 0, "public/task-id.txt")).body)
     assert.are.equal("hello from a python config\nexit code: 0\n",
       assert(env:artifact(id, 0, "public/logs/live_backing.log")).body)
@@ -92,6 +93,12 @@ describe("worker: configuration", function()
     local sig = assert(env:artifact(id, 0, "public/chain-of-trust.json.sig")).body
     assert.is_true(env:check_cot(cot, sig).signatureValid)
     assert.are.same({ code = 0 }, w:stop())
+    -- log_dir/worker.log in the config's log_fmt and log_datefmt, with a
+    -- line per claimWork poll, as the Python worker writes it
+    local wl = assert(fs.read_file(dir .. "/log/worker.log"))
+    assert.matches("\n%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d     INFO %- Calling claimWork for wg%-1/python%-config%-1\n",
+      wl)
+    assert.truthy(wl:find("     INFO - [" .. id .. "] Going to run taskId " .. id, 1, true), wl)
     -- the relative paths were the worker's directory's
     assert.is_true(fs.exists(dir .. "/work"))
     assert.is_true(fs.exists(dir .. "/artifacts/public/logs"))
@@ -188,10 +195,25 @@ describe("worker: configuration", function()
     } }, { r.code, lines(r.stderr) })
   end)
 
+  it("reads ./secrets.json from the real working directory, whatever $PWD says", function()
+    local cfg = env:config("secrets")
+    cfg.credentials = nil
+    local path = env:write_config("secrets", cfg)
+    local secrets = env.dir .. "/secrets.json"
+    support.write(secrets, '{"credentials": {"clientId": "...", "accessToken": "not-a-real-token"}}')
+    local r = run_binary(env, { path }, { PWD = "/nonexistent" })
+    os.remove(secrets)
+    assert.are.same({ 2, {
+      "scriptworker: " .. path .. ": credentials.clientId: needs to be defined (from "
+        .. fs.realpath(env.dir) .. "/secrets.json)",
+    } }, { r.code, lines(r.stderr) })
+  end)
+
   it("refuses a missing file, bad YAML and a bad command line with exit 2", function()
     local r = run_binary(env, { env.dir .. "/none.yaml" })
-    assert.are.same({ 2, { "scriptworker: " .. env.dir .. "/none.yaml: cannot read the config: fs.read_file: "
-      .. env.dir .. "/none.yaml: No such file or directory" } }, { r.code, lines(r.stderr) })
+    -- what the user reads names the file, not the function that failed
+    assert.are.same({ 2, { "scriptworker: " .. env.dir .. "/none.yaml: cannot read the config: "
+      .. "No such file or directory" } }, { r.code, lines(r.stderr) })
     local path = env:write_config("syntax", "a: [\n")
     r = run_binary(env, { path })
     assert.are.same({ 2, { "scriptworker: " .. path .. ": yaml: line 2 column 1: did not find expected node "
@@ -199,6 +221,16 @@ describe("worker: configuration", function()
     r = run_binary(env, { "--frobnicate" })
     assert.are.equal(2, r.code)
     assert.are.equal("scriptworker: unknown option --frobnicate", lines(r.stderr)[1])
+  end)
+
+  it("says why log_dir/worker.log cannot be written, naming no function", function()
+    local cfg = env:config("nolog")
+    cfg.log_dir = "/proc/no-such-dir/log"
+    local path = env:write_config("nolog", cfg)
+    local r = run_binary(env, { path })
+    assert.are.equal(2, r.code)
+    assert.are.equal("scriptworker: " .. path .. ": log_dir: cannot write /proc/no-such-dir/log/worker.log: "
+      .. "/proc/no-such-dir/log: No such file or directory", lines(r.stderr)[#lines(r.stderr)])
   end)
 
   it("sent nothing the Queue's schemas refuse", function()

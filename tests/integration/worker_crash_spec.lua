@@ -66,6 +66,22 @@ describe("worker: a script that cannot start or crashes", function()
       .. "process group", 1, true))
   end)
 
+  it("a pipeline error: internal-error, the task's log uploaded, the next task runs", function()
+    -- A file where the worker puts its logs in the snapshot makes the
+    -- worker's own step raise after the script ended.
+    local id = env:create_task({ sh = 'rm -r "$ARTIFACT_DIR/public/logs" && echo x >"$ARTIFACT_DIR/public/logs"' },
+      { retries = 0 })
+    local st = env:wait_resolved(id)
+    assert.are.same({ "exception", "internal-error", 1 }, { st.state, st.runs[1].reasonResolved, #st.runs })
+    local log = assert(env:artifact(id, 0, "public/logs/live_backing.log")).body
+    assert.are.equal("exit code: 0\nAutomation Error: the worker failed while running the task; see its log\n", log)
+    assert.truthy(worker:log():find("ERROR [" .. id .. "] task pipeline error", 1, true))
+    local next_id = env:create_task({ exit = 0 })
+    assert.are.equal("completed", env:wait_resolved(next_id).state)
+    -- the first task's secrets were forgotten and its label cleared
+    assert.falsy(worker:log():find("INFO [" .. id .. "] claimed", 1, true))
+  end)
+
   it("never stopped; sent nothing the Queue's schemas refuse", function()
     assert.are.same({ code = 0 }, worker:stop())
     assert.are.same(worker_env.NO_SCHEMA_FAILURES, env:schema_failures())

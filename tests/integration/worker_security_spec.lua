@@ -348,7 +348,7 @@ describe("worker security: task_script_user", function()
     end
     local w = env:start_worker({ worker_id = "nouser", config = { task_script_user = "no-such-user-sw" } })
     assert.are.same({ code = 2 }, w:wait(30))
-    assert.truthy(w:log():find("task_script_user: proc.user: no-such-user-sw: no such user", 1, true), w:log())
+    assert.truthy(w:log():find("task_script_user: no-such-user-sw: no such user", 1, true), w:log())
     -- A key that user could read (mounted 0644) is refused, too.
     local key2 = env.dir .. "/readable_key"
     assert(fs.copy_file(env.private_key, key2, tonumber("644", 8)))

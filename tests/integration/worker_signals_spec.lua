@@ -69,8 +69,10 @@ describe("worker: signals", function()
     assert.is_true(worker_env.group_ends(script.pid))
   end)
 
-  it("a task claimed while stopping is reported worker-shutdown without running", function()
+  it("SIGTERM during claimWork hangs up: the task stays pending for another worker", function()
     -- claimWork answers 1.5 s late: SIGTERM arrives while it is under way.
+    -- The worker cancels the call; the Queue claims nothing for a caller
+    -- that hung up.
     fx:set_faults({ seed = 1, rules = { claimWork = { latencyMs = 1500 } } })
     local id = env:create_task({ exit = 0 }, { retries = 0 })
     local before = fx:stats().requests.claimWork or 0
@@ -81,9 +83,13 @@ describe("worker: signals", function()
     assert(w:kill("SIGTERM"))
     assert.are.same({ code = 0 }, w:wait())
     fx:set_faults(nil)
-    local st = env:wait_resolved(id)
-    assert.are.same({ 1, "exception", "worker-shutdown" }, run0(st))
     assert.is_nil(env:script_state(id, 0))
+    os.execute("sleep 2")
+    assert.are.equal("pending", fx:task_info(id).status.state)
+    local w2 = env:start_worker({ worker_id = "late2" })
+    local st = env:wait_resolved(id)
+    assert.are.same({ 1, "completed", "completed" }, run0(st))
+    assert.are.same({ code = 0 }, w2:stop())
   end)
 
   it("SIGUSR1 finishes the current task, then exits 0 without taking another", function()
@@ -91,8 +97,15 @@ describe("worker: signals", function()
     local first = env:create_task({ sleep = 2, files = { ["public/done.txt"] = "done\n" } })
     local script = assert(env:wait_script(first, 0))
     local second = env:create_task({ exit = 0 })
-    assert(w:kill("SIGUSR1"))
+    -- The images' pre-stop hook sends one every 5 s until the worker is
+    -- gone: the log says it once.
+    for _ = 1, 3 do
+      assert(w:kill("SIGUSR1"))
+      os.execute("sleep 0.3")
+    end
     assert.are.same({ code = 0 }, w:wait())
+    local _, received = w:log():gsub("SIGUSR1 received", "")
+    assert.are.equal(1, received)
     local st = fx:task_info(first).status
     assert.are.same({ 1, "completed", "completed" }, run0(st))
     assert.is_number(env:script_state(first, 0).finish)
@@ -122,6 +135,23 @@ describe("worker: signals", function()
       assert.are.same({ code = 0 }, w:wait(60))
       assert.truthy(w:log():find("scriptworker stopped tasks=0", 1, true), w:log())
     end
+    fx:set_faults(nil)
+  end)
+
+  it("SIGTERM during a long claimWork exits within a second or so", function()
+    -- The Queue's long poll: here it answers after 20 s.
+    fx:set_faults({ seed = 1, rules = { claimWork = { latencyMs = 20000 } } })
+    local before = fx:stats().requests.claimWork or 0
+    local w = env:start_worker({ worker_id = "longpoll" })
+    assert(worker_env.poll(30, function()
+      return (fx:stats().requests.claimWork or 0) > before
+    end))
+    local t0 = os.time()
+    assert(w:kill("SIGTERM"))
+    assert.are.same({ code = 0 }, w:wait(60))
+    -- whole seconds: 3 allows for a loaded machine, the poll takes 20
+    assert.is_true(os.time() - t0 <= 3, "took " .. (os.time() - t0) .. " s")
+    assert.truthy(w:log():find("scriptworker stopped tasks=0", 1, true), w:log())
     fx:set_faults(nil)
   end)
 

@@ -52,6 +52,12 @@ function M.run(args, cli)
   end
   local log = require("sw.log")
   log.set_level(config.verbose and "debug" or "info")
+  local worker = require("sw.worker")
+  local lok, lerr = worker.open_log(config)
+  if not lok then
+    eprint("scriptworker: ", opts.config, ": ", lerr)
+    return 2
+  end
   local set = info.policy
   for _, n in ipairs(info.notes) do
     log.info(n)
@@ -63,7 +69,6 @@ function M.run(args, cli)
     overridden_by_config = #info.overrides > 0 and table.concat(info.overrides, ",") or "none",
   })
   local sched = require("sw.sched")
-  local worker = require("sw.worker")
   return sched.run(worker.run, config, creds, {
     policy = set,
     -- Where a reload reads the config and the set again (sw.reload).

@@ -33,26 +33,29 @@ end
 -- opts: artifact_dir, task (the claimed definition), task_id, run_id,
 -- worker_group, worker_id, worker_type, alg (default sha256), signer (a
 -- sw.Signer, or nil to skip signing).
--- Returns {path, sig_path, text, body} or nil, message.
+-- Returns {path, sig_path, text, body} or nil, message, code: code is
+-- "schema" when the body fails the chain-of-trust schema (the task's
+-- fault: its definition or ids), "io" for the worker's own failures
+-- (listing, hashing, writing, signing).
 function M.generate(opts)
   local alg = opts.alg or "sha256"
   local files, err = artifacts.collect(opts.artifact_dir)
   if not files then
-    return nil, "cot: cannot list " .. opts.artifact_dir .. ": " .. tostring(err)
+    return nil, "cot: cannot list " .. opts.artifact_dir .. ": " .. tostring(err), "io"
   end
   local digests = json.object({})
   for _, f in ipairs(files) do
     if f.name ~= M.JSON_NAME and f.name ~= M.SIG_NAME then
       local d, herr = hash.file(f.path, alg)
       if not d then
-        return nil, "cot: " .. tostring(herr)
+        return nil, "cot: " .. tostring(herr), "io"
       end
       digests[f.name] = json.object({ [alg] = d })
     end
   end
   for _, k in ipairs({ "task_id", "run_id", "worker_group", "worker_id", "worker_type" }) do
     if opts[k] == nil then
-      return nil, "cot: can't generate chain of trust: " .. k .. " is missing"
+      return nil, "cot: can't generate chain of trust: " .. k .. " is missing", "schema"
     end
   end
   local body = json.object({
@@ -69,30 +72,32 @@ function M.generate(opts)
   local ok, problems = validate(body)
   if not ok then
     return nil, "cot: the chain-of-trust artifact does not match its schema: "
-      .. table.concat(problems, "; ")
+      .. table.concat(problems, "; "), "schema"
   end
   local text
   text, err = json.encode(body, { canonical = true })
   if not text then
-    return nil, "cot: " .. tostring(err)
+    return nil, "cot: " .. tostring(err), "schema"
   end
   local path = opts.artifact_dir .. "/" .. M.JSON_NAME
-  assert(fs.mkdirp(opts.artifact_dir .. "/public"))
   local wrote
-  wrote, err = fs.write_file_atomic(path, text, tonumber("644", 8))
+  wrote, err = fs.mkdirp(opts.artifact_dir .. "/public")
+  if wrote then
+    wrote, err = fs.write_file_atomic(path, text, tonumber("644", 8))
+  end
   if not wrote then
-    return nil, "cot: " .. tostring(err)
+    return nil, "cot: " .. tostring(err), "io"
   end
   local result = { path = path, text = text, body = body }
   if opts.signer then
     local sig, serr = opts.signer:sign(text)
     if not sig then
-      return nil, "cot: cannot sign: " .. tostring(serr)
+      return nil, "cot: cannot sign: " .. tostring(serr), "io"
     end
     local sig_path = opts.artifact_dir .. "/" .. M.SIG_NAME
     wrote, err = fs.write_file_atomic(sig_path, sig, tonumber("644", 8))
     if not wrote then
-      return nil, "cot: " .. tostring(err)
+      return nil, "cot: " .. tostring(err), "io"
     end
     result.sig_path = sig_path
   end

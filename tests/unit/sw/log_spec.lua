@@ -264,4 +264,101 @@ for k, v in pairs(codes) do print(v, k) end
     assert.are.equal("log.set_output: /nonexistent/dir/worker.log: No such file or directory", msg)
     assert.are.equal("ENOENT", code)
   end)
+
+  describe("worker.log (open_file)", function()
+    local dir, path
+    local PY = "%(asctime)s %(levelname)8s - %(message)s"
+
+    before_each(function()
+      dir = support.tmpdir()
+      path = dir .. "/worker.log"
+      assert(log.set_output("/dev/null"))
+    end)
+
+    after_each(function()
+      log.open_file(nil)
+      log.set_output(nil)
+      os.execute("rm -rf '" .. dir .. "'")
+    end)
+
+    local function lines_of(p)
+      local out = {}
+      for l in (support.read(p)):gmatch("[^\n]+") do
+        out[#out + 1] = l
+      end
+      return out
+    end
+
+    it("writes every line in the Python format, redacted, the task label in the message", function()
+      assert(log.open_file(path, { format = PY, datefmt = "%Y-%m-%dT%H:%M:%S" }))
+      local secret = "worker-log-secret-123456"
+      assert(log.add_secret(secret))
+      log.info("hello", { token = secret, n = 2 })
+      log.warn("careful")
+      log.debug("not at info")
+      sched.run(function()
+        sched.label("TASKabc")
+        log.error("in a task")
+        sched.label(nil)
+      end)
+      log.remove_secret(secret)
+      local l = lines_of(path)
+      assert.are.equal(3, #l)
+      assert.matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d     INFO %- hello n=2 token=<redacted>$", l[1])
+      assert.matches("^%S+  WARNING %- careful$", l[2])
+      assert.matches("^%S+    ERROR %- %[TASKabc%] in a task$", l[3])
+    end)
+
+    it("follows widths, precisions, msecs and %% as Python's % operator", function()
+      assert(log.open_file(path, { format = "%(levelname)-8s|%(levelname).1s|%(levelno)d|%(msecs)03d|%%|%(name)s|"
+        .. "%(message)s" }))
+      log.info("m")
+      assert.matches("^INFO    |I|20|%d%d%d|%%|scriptworker|m$", lines_of(path)[1])
+    end)
+
+    it("without datefmt uses Python's default asctime", function()
+      assert(log.open_file(path, { format = "%(asctime)s %(message)s" }))
+      log.info("m")
+      assert.matches("^%d%d%d%d%-%d%d%-%d%d %d%d:%d%d:%d%d,%d%d%d m$", lines_of(path)[1])
+    end)
+
+    it("refuses a format Python's logging would fail on", function()
+      assert.are.same({ nil, "unknown field %(nosuch)", "format" }, { log.check_format("%(nosuch)s") })
+      assert.are.same({ nil, "unknown field %(nosuch)", "format" }, { log.open_file(path, { format = "%(nosuch)s" }) })
+      local ok, msg = log.check_format("%(message)d")
+      assert.is_nil(ok)
+      assert.are.equal("%(message)d: a string field needs s or r", msg)
+      assert.is_true(log.check_format(PY))
+    end)
+
+    it("rotates by max_bytes, keeping backups files", function()
+      assert(log.open_file(path, { format = "%(message)s", max_bytes = 100, backups = 2 }))
+      for i = 1, 30 do
+        log.info(string.format("line %02d of the rotation test", i))
+      end
+      -- 30 bytes a line: three lines a file
+      assert.are.same({ "line 28 of the rotation test", "line 29 of the rotation test",
+        "line 30 of the rotation test" }, lines_of(path))
+      assert.are.same({ "line 25 of the rotation test", "line 26 of the rotation test",
+        "line 27 of the rotation test" }, lines_of(path .. ".1"))
+      assert.are.equal("line 22 of the rotation test", lines_of(path .. ".2")[1])
+      assert.is_nil(io.open(path .. ".3"))
+    end)
+
+    it("with watch, reopens the file when it is moved away", function()
+      assert(log.open_file(path, { format = "%(message)s", watch = true, max_bytes = 10, backups = 2 }))
+      log.info("before the move")
+      assert(os.rename(path, path .. ".old"))
+      log.info("after the move")
+      assert.are.same({ "before the move" }, lines_of(path .. ".old"))
+      assert.are.same({ "after the move" }, lines_of(path))
+      assert.is_nil(io.open(path .. ".1"))
+    end)
+
+    it("reports a file it cannot open", function()
+      local ok, msg, code = log.open_file(dir .. "/none/worker.log", { format = PY })
+      assert.is_nil(ok)
+      assert.are.same({ dir .. "/none/worker.log: No such file or directory", "ENOENT" }, { msg, code })
+    end)
+  end)
 end)

@@ -59,4 +59,43 @@ describe("sw.task", function()
     assert.are.equal('{\n  "dependencies": [],\n  "extra": {\n    "a": []\n  },\n  "payload": {}\n}',
       json.encode(def, { canonical = true }))
   end)
+
+  it("ends a task whose pipeline raised: internal-error, its secrets forgotten", function()
+    local config_mod = require("sw.config")
+    local fs = require("sw.fs")
+    local log = require("sw.log")
+    local sched = require("sw.sched")
+    local support = require("support")
+    local dir = support.tmpdir()
+    local art = dir .. "/artifacts"
+    local path = dir .. "/scriptworker.yaml"
+    -- A file where the worker puts its logs in the snapshot makes the
+    -- worker's own step raise after the script ended.
+    assert(fs.write_file_atomic(path, assert(json.encode({
+      credentials = { clientId = "c", accessToken = "not-used-here" },
+      work_dir = dir .. "/work", artifact_dir = art, task_log_dir = art .. "/public/logs",
+      log_dir = dir .. "/log", ed25519_private_key_path = dir .. "/key", sign_chain_of_trust = false,
+      task_script = json.array({ "sh", "-c",
+        "rm -r '" .. art .. "/public/logs' && echo x >'" .. art .. "/public/logs'" }),
+    }))))
+    local cfg = assert(config_mod.load(path))
+    local def = json.decode([[{
+      "provisionerId": "p", "workerType": "w", "schedulerId": "s", "taskGroupId": "cGFyZW50LXRhc2staWQtMQ",
+      "dependencies": [], "requires": "all-completed", "routes": [], "priority": "normal", "retries": 0,
+      "created": "2026-01-01T00:00:00.000Z", "deadline": "2026-01-02T00:00:00.000Z",
+      "expires": "2027-01-01T00:00:00.000Z", "scopes": [], "payload": {},
+      "metadata": {"name": "n", "description": "d", "owner": "o@example.com", "source": "https://example.com/"},
+      "tags": {}, "extra": {}
+    }]])
+    local token = "task-temporary-token-0123456789"
+    local w = { config = cfg }
+    local summary = sched.run(task.run, w, {
+      task = def, status = json.object({ taskId = "dGFzay1pZC1vZi10aGUtdGVz" }), runId = 0, workerGroup = "wg",
+      credentials = { clientId = "task/c", accessToken = token },
+    })
+    assert.are.same({ 5, "exception", "internal-error" }, { summary.status, summary.resolution, summary.reason })
+    assert.are.equal(token, log.redact(token))
+    assert.is_nil(w.current)
+    fs.rmtree(dir)
+  end)
 end)

@@ -116,13 +116,14 @@ end
 
 -- http_inputs(opts) -> inputs. Must be used inside a sw.sched task.
 --   opts.urls: rebasing table (see above)
---   opts.queue: the Queue API base for artifacts, e.g.
---     https://firefox-ci-tc.services.mozilla.com/api/queue/v1 (default from
---     opts.root_url)
+--   opts.queue_client: the sw.queue client artifacts are read with (the
+--     latest run's, following the Queue's 303 to artifact storage, as
+--     every artifact download does); default: an anonymous client of
+--     opts.root_url
 --   opts.attempts (default 5), opts.retry_delay (seconds, default 1,
 --     doubled per attempt, at most 15), opts.timeout (seconds, default 60).
--- GET only; 200 is success; 404 and other 4xx fail at once; 5xx and
--- connection failures are retried.
+-- fetch_text: GET only; 200 is success; 404 and other 4xx fail at once;
+-- 5xx and connection failures are retried.
 function M.http_inputs(opts)
   opts = opts or {}
   local http = require("sw.http")
@@ -130,9 +131,16 @@ function M.http_inputs(opts)
   local attempts = opts.attempts or 5
   local delay0 = opts.retry_delay or 1
   local timeout = opts.timeout or 60
-  local queue = opts.queue
-  if not queue and opts.root_url then
-    queue = (opts.root_url:gsub("/+$", "")) .. "/api/queue/v1"
+  local client = opts.queue_client
+  if not client and opts.root_url then
+    client = require("sw.queue").new({
+      root_url = opts.root_url,
+      retries = attempts - 1,
+      backoff_base = delay0,
+      max_backoff = 15,
+      timeout = timeout,
+      transfer_timeout = timeout,
+    })
   end
 
   local function get(url, headers)
@@ -163,16 +171,30 @@ function M.http_inputs(opts)
     return nil, last
   end
 
+  -- Through a private temporary file: the client streams downloads to
+  -- disk (decoding Content-Encoding); the inputs are small texts.
+  local function fetch_artifact(task_id, name)
+    if not client then
+      return nil, "no Queue configured"
+    end
+    local fs = require("sw.fs")
+    local tmp = os.tmpname()
+    local res, err = client:download_artifact(task_id, nil, name, tmp, { max_body = M.MAX_BODY })
+    local text
+    if res then
+      text, err = fs.read_file(tmp, M.MAX_BODY)
+    end
+    os.remove(tmp)
+    if not text then
+      return nil, tostring(err)
+    end
+    return text
+  end
+
   return {
     urls = opts.urls,
     fetch_text = get,
-    fetch_artifact = function(task_id, name)
-      if not queue then
-        return nil, "no Queue URL configured"
-      end
-      return get(format("%s/task/%s/artifacts/%s", queue, common.encode_component(task_id),
-        common.encode_component(name)))
-    end,
+    fetch_artifact = fetch_artifact,
   }
 end
 

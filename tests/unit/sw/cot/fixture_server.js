@@ -11,6 +11,8 @@
 //   "auth": VALUE                      answer 401 unless the Authorization
 //                                      header is exactly VALUE
 //   "fail_first": N                    answer 503 to the first N requests
+// A route under /api/queue/v1/ answers as the Queue does: 303 to
+// /_storage<target>, where the content is served (as artifact storage).
 // Anything else is a 404. GET /_requests lists the requests seen as
 // [{"target", "status", "authorization"}] where authorization is "none",
 // "ok" or "wrong" (the header value itself is never echoed).
@@ -31,7 +33,19 @@ const server = http.createServer((req, res) => {
     res.end(JSON.stringify(seen));
     return;
   }
-  const route = routes[req.url];
+  const stored = req.url.startsWith('/_storage/');
+  const target = stored ? req.url.slice('/_storage'.length) : req.url;
+  const route = routes[target];
+  if (route && !stored && target.startsWith('/api/queue/v1/')) {
+    const location = `http://${req.headers.host}/_storage${target}`;
+    const answer = JSON.stringify({ storageType: 's3', url: location });
+    seen.push({ target: req.url, status: 303, authorization: req.headers.authorization === undefined ? 'none'
+      : 'wrong' });
+    res.writeHead(303, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(answer),
+      Location: location });
+    res.end(answer);
+    return;
+  }
   const got = req.headers.authorization;
   let authorization = 'none';
   if (got !== undefined) {
@@ -42,10 +56,10 @@ const server = http.createServer((req, res) => {
   if (!route) {
     status = 404;
   } else {
-    hits[req.url] = (hits[req.url] || 0) + 1;
+    hits[target] = (hits[target] || 0) + 1;
     if (route.auth !== undefined && got !== route.auth) {
       status = 401;
-    } else if (route.fail_first && hits[req.url] <= route.fail_first) {
+    } else if (route.fail_first && hits[target] <= route.fail_first) {
       status = 503;
     } else if (route.status !== undefined) {
       status = route.status;

@@ -1231,8 +1231,8 @@ describe("sw.cot.v2", function()
         ["/projects-v2.yml"] = { file = V2 .. "projects.yml" },
         ["/projects-v4.yml"] = { file = V4 .. "projects.yml" },
         ["/hg/try/raw-file/" .. TRY_REV .. "/.taskcluster.yml"] = { file = V4 .. ".taskcluster.yml" },
-        ["/queue/task/" .. TRY_ID .. "/artifacts/public%2Factions.json"] = { file = V4 .. "actions.json" },
-        ["/queue/task/" .. TRY_ID .. "/artifacts/public%2Fparameters.yml"] = { file = V4 .. "parameters.yml" },
+        ["/api/queue/v1/task/" .. TRY_ID .. "/artifacts/public%2Factions.json"] = { file = V4 .. "actions.json" },
+        ["/api/queue/v1/task/" .. TRY_ID .. "/artifacts/public%2Fparameters.yml"] = { file = V4 .. "parameters.yml" },
         ["/raw/mozilla-mobile/mozilla-vpn-client/" .. VPN_REV .. "/.taskcluster.yml"] =
           { file = V4 .. "private_github_.taskcluster.yml", auth = basic },
         ["/api/repos/mozilla-mobile/mozilla-vpn-client/commits/" .. VPN_REV] =
@@ -1277,7 +1277,7 @@ describe("sw.cot.v2", function()
           github_api = base .. "/api",
           projects = base .. projects,
         },
-        queue = base .. "/queue",
+        root_url = base,
         attempts = 1,
       })
     end
@@ -1303,9 +1303,12 @@ describe("sw.cot.v2", function()
       assert.are.same({
         tc, "/projects-v2.yml 200 none", pl,
         tc, "/projects-v2.yml 200 none", pl,
-        "/queue/task/" .. TRY_ID .. "/artifacts/public%2Factions.json 200 none",
+        -- artifacts as from the Queue: a 303 to storage, followed
+        "/api/queue/v1/task/" .. TRY_ID .. "/artifacts/public%2Factions.json 303 none",
+        "/_storage/api/queue/v1/task/" .. TRY_ID .. "/artifacts/public%2Factions.json 200 none",
         "/projects-v4.yml 200 none",
-        "/queue/task/" .. TRY_ID .. "/artifacts/public%2Fparameters.yml 200 none",
+        "/api/queue/v1/task/" .. TRY_ID .. "/artifacts/public%2Fparameters.yml 303 none",
+        "/_storage/api/queue/v1/task/" .. TRY_ID .. "/artifacts/public%2Fparameters.yml 200 none",
         "/hg/try/raw-file/" .. TRY_REV .. "/.taskcluster.yml 200 none",
       }, targets)
     end))
