@@ -57,6 +57,10 @@ M.EXTRA_KEYS = {
   -- Started as root with this set, the worker runs the task script as
   -- this user (and its primary group).
   task_script_user = json.null,
+  -- The worker stops claiming (exit 3) after this many tasks in a row
+  -- failed for its own reasons (the script could not start, a pipeline
+  -- error); a script's own exit codes never count.
+  max_consecutive_internal_errors = 3,
 }
 
 -- The keys whose values come from a product policy (policies/products/),
@@ -78,7 +82,8 @@ M.WORKER_ONLY_KEYS = {
 M.NULLABLE = { state_dir = true, policy_dir = true, task_script_user = true }
 
 -- {key, minimum} of the keys above.
-M.MINIMUMS = { { "max_concurrent_uploads", 1 }, { "queue_retries", 1 }, { "script_stop_grace", 0 } }
+M.MINIMUMS = { { "max_concurrent_uploads", 1 }, { "queue_retries", 1 }, { "script_stop_grace", 0 },
+  { "max_consecutive_internal_errors", 1 } }
 
 local ID_PATTERN = "^[a-zA-Z0-9-_]{1,38}$"
 

@@ -369,6 +369,7 @@ local function run_script(t)
   if not p then
     append_line(log_path, "Automation Error: cannot start the task script: " .. tostring(err))
     log.error("cannot start the task script", { error = err })
+    t.worker_fault = "cannot start the task script: " .. tostring(err)
     return M.STATUSES["internal-error"]
   end
   t.proc = p
@@ -611,6 +612,64 @@ function M.resolve_script_user(config)
   return true
 end
 
+-- Whether the mode bits of st let uid (in group gid) execute the file;
+-- root needs any execute bit. For the worker's own user (strict false)
+-- the group and other bits both count: its supplementary groups are not
+-- known here.
+local function can_execute(st, uid, gid, strict)
+  if uid == 0 then
+    return st.mode & 73 ~= 0
+  elseif st.uid == uid then
+    return st.mode & 64 ~= 0
+  elseif st.gid == gid then
+    return st.mode & 8 ~= 0
+  elseif strict then
+    return st.mode & 1 ~= 0
+  end
+  return st.mode & 9 ~= 0
+end
+
+-- Checks at start-up that task_script[1] can be started: a path (relative
+-- ones from work_dir, the script's cwd) to an executable regular file, or
+-- a command found in PATH. A worker that cannot start its script would
+-- claim every task of its queue and resolve each internal-error within a
+-- tenth of a second. Returns true or nil, message.
+function M.check_task_script(config)
+  local argv0 = type(config.task_script) == "table" and config.task_script[1]
+  if type(argv0) ~= "string" or argv0 == "" then
+    return nil, "task_script: expected a command, got nothing"
+  end
+  local user = config.script_user
+  local uid = user and user.uid or euid()
+  local gid = user and user.gid or tonumber((fs.read_file("/proc/self/status") or ""):match("\nGid:%s+%d+%s+(%d+)"))
+  local candidates = {}
+  if argv0:find("/", 1, true) then
+    candidates[1] = argv0:sub(1, 1) == "/" and argv0 or (config.work_dir .. "/" .. argv0)
+  else
+    for dir in (os.getenv("PATH") or "/usr/bin:/bin"):gmatch("[^:]+") do
+      candidates[#candidates + 1] = dir .. "/" .. argv0
+    end
+  end
+  local found
+  for _, path in ipairs(candidates) do
+    local st = fs.stat(path)
+    if st and st.type == "file" then
+      if can_execute(st, uid or -1, gid or -1, user ~= nil) then
+        return true
+      end
+      found = found or string.format("%s (mode %04o, owner %d)", path, st.mode & 4095, st.uid)
+    end
+  end
+  local who = user and string.format("user %q", user.name) or "the worker's user"
+  if found then
+    return nil, string.format("task_script: %s is not executable by %s", found, who)
+  end
+  if #candidates == 1 then
+    return nil, string.format("task_script: %s: no such file", candidates[1])
+  end
+  return nil, string.format("task_script: %q: no such command in PATH", argv0)
+end
+
 function M.clean_dirs(config)
   for _, d in ipairs({ config.work_dir, config.artifact_dir }) do
     fs.rmtree(d)
@@ -679,6 +738,7 @@ local function snapshot(t)
     log.error("cannot snapshot artifact_dir", { error = refused })
     append_line(t.live_log_path, "Automation Error: cannot read artifact_dir: " .. tostring(refused))
     fatal = M.STATUSES["internal-error"]
+    t.worker_fault = "cannot snapshot artifact_dir: " .. tostring(refused)
     fs.rmtree(dir)
     assert(fs.mkdirp(dir))
     refused = {}
@@ -894,6 +954,7 @@ function M.run(w, claim)
     reclaimer = nil
   end
   summary.status = status
+  summary.worker_fault = t.worker_fault
   if t.queue and not t.lost then
     summary.resolution, summary.reason = report(t, status)
   else

@@ -99,6 +99,28 @@ function M.log_unreadable_claims(list)
   end
 end
 
+-- Counts the tasks in a row that failed for the worker's own reasons (the
+-- script could not start, the pipeline raised, artifact_dir could not be
+-- read): fault is that reason, or nil for a task that did not. After
+-- max_consecutive_internal_errors the worker stops claiming and exits 3,
+-- rather than resolving its whole queue internal-error a tenth of a second
+-- a task. A script's own exit code (5 included) is not the worker's fault:
+-- one outage of a signing server must not stop a fleet.
+function M.count_internal_errors(w, fault)
+  if not fault then
+    w.internal_errors = 0
+    return
+  end
+  w.internal_errors = (w.internal_errors or 0) + 1
+  local limit = w.config.max_consecutive_internal_errors or 3
+  if w.internal_errors >= limit then
+    log.error(string.format("%d tasks in a row failed for the worker's own reasons (max_consecutive_internal_errors); "
+      .. "no more tasks will be claimed: fix the worker", w.internal_errors), { last = fault })
+    w.stopping = true
+    w.exit_status = 3
+  end
+end
+
 -- Runs until told to stop. Returns the process exit status.
 function M.run(config, credentials, opts)
   opts = opts or {}
@@ -169,6 +191,11 @@ function M.run(config, credentials, opts)
   task.stop_leftover_script(config)
   task.clean_dirs(config)
   w.dirs_clean = true
+  local sok, serr = task.check_task_script(config)
+  if not sok then
+    log.error(serr)
+    return 2
+  end
   local task_queue_id = config.provisioner_id .. "/" .. config.worker_type
   while not w.stopping and not w.draining do
     if opts.max_tasks and w.tasks_run >= opts.max_tasks then
@@ -204,6 +231,8 @@ function M.run(config, credentials, opts)
       for _, claim in ipairs(claims) do
         log.info("claimed task", { taskId = claim.status.taskId, runId = claim.runId })
         local ok, summary = pcall(task.run, w, claim)
+        M.count_internal_errors(w, not ok and ("task pipeline error: " .. tostring(summary))
+          or (type(summary) == "table" and summary.worker_fault))
         if not ok then
           -- A bug in the pipeline must not kill the worker: report the
           -- task as an internal error and go on.
@@ -222,7 +251,7 @@ function M.run(config, credentials, opts)
     end
   end
   log.info("scriptworker stopped", { tasks = w.tasks_run })
-  return 0
+  return w.exit_status or 0
 end
 
 -- For run-task: the same pipeline for a task definition from a file.
