@@ -61,37 +61,66 @@ static void push_secrets(lua_State* L) {
   }
 }
 
+/* Pushes s with every occurrence of every secret replaced. Occurrences
+ * are found in the original text and marked byte by byte, then each run
+ * of marked bytes becomes one "<redacted>": the order of the secrets
+ * (hash order) does not matter, a secret inside a longer one or
+ * overlapping another is covered as a whole, and nothing a replacement
+ * wrote can be matched again. */
 void sw_log_push_redacted(lua_State* L, const char* s, size_t len) {
   luaL_checkstack(L, 6, "log");
   lua_pushlstring(L, s, len);
+  int str = lua_gettop(L);
+  s = lua_tolstring(L, str, &len);
   push_secrets(L);
+  int secrets = lua_gettop(L);
+  unsigned char* mark = NULL;
   lua_pushnil(L);
-  while (lua_next(L, -2) != 0) {
-    /* stack: str, secrets, key, value */
+  while (lua_next(L, secrets) != 0) {
     lua_pop(L, 1);
     size_t slen;
     const char* secret = lua_tolstring(L, -1, &slen);
-    const char* cur = lua_tolstring(L, -3, &len);
-    if (secret == NULL || slen < SECRET_MIN_LEN ||
-        memmem(cur, len, secret, slen) == NULL) {
+    if (secret == NULL || slen < SECRET_MIN_LEN || slen > len) {
       continue;
     }
-    luaL_Buffer b;
-    const char* p = cur;
-    const char* end = cur + len;
-    luaL_buffinit(L, &b);
+    const char* p = s;
+    const char* end = s + len;
     const char* hit;
     while ((hit = memmem(p, (size_t)(end - p), secret, slen)) != NULL) {
-      luaL_addlstring(&b, p, (size_t)(hit - p));
-      luaL_addstring(&b, REDACTED);
-      p = hit + slen;
+      if (mark == NULL) {
+        /* Below the key on the stack; lua_next needs the key on top. */
+        mark = (unsigned char*)lua_newuserdatauv(L, len, 0);
+        memset(mark, 0, len);
+        lua_insert(L, secrets + 1);
+      }
+      memset(mark + (hit - s), 1, slen);
+      /* Overlapping occurrences ("aaaa" in "aaaaa") are each marked. */
+      p = hit + 1;
     }
-    luaL_addlstring(&b, p, (size_t)(end - p));
-    luaL_pushresult(&b);
-    /* stack: str, secrets, key, newstr */
-    lua_replace(L, -4);
   }
-  lua_pop(L, 1); /* secrets */
+  if (mark != NULL) {
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    size_t i = 0;
+    while (i < len) {
+      if (mark[i]) {
+        luaL_addstring(&b, REDACTED);
+        while (i < len && mark[i]) {
+          i++;
+        }
+      } else {
+        size_t j = i;
+        while (j < len && !mark[j]) {
+          j++;
+        }
+        luaL_addlstring(&b, s + i, j - i);
+        i = j;
+      }
+    }
+    luaL_pushresult(&b);
+    lua_replace(L, str);
+  }
+  lua_settop(L, str);
 }
 
 /* Writes msg with the secrets redacted, then cut to max bytes: cutting

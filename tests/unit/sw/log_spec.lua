@@ -145,6 +145,60 @@ describe("sw.log", function()
     assert.matches(" ERROR task %d+ aborted: x+<redacted>\n$", out)
   end)
 
+  it("redacts secrets that contain or overlap each other: 50 random pairs, none leaks", function()
+    -- Secrets are upper case, the text around them lower case: any upper
+    -- case letter left in a line is a piece of a secret. Replacing one
+    -- secret after another (hash order) left the rest of a longer secret
+    -- around a shorter one it contains.
+    local rng_state = 12345
+    local function rand(n)
+      rng_state = (rng_state * 1103515245 + 12345) % 2147483648
+      return rng_state % n + 1
+    end
+    local function word(n, base)
+      local t = {}
+      for i = 1, n do
+        t[i] = string.char(base + rand(26) - 1)
+      end
+      return table.concat(t)
+    end
+    local leaked = {}
+    for pair = 1, 50 do
+      local a = word(8 + rand(24), 65)
+      local b, text
+      local kind = rand(3)
+      if kind == 1 then
+        -- b inside a, and once more on its own
+        local from = rand(#a - 6)
+        b = a:sub(from, from + 5 + rand(#a - from - 5) - 1)
+        text = word(5, 97) .. a .. word(3, 97) .. b .. word(5, 97)
+      elseif kind == 2 then
+        -- b starts inside a and runs past its end
+        local tail = word(6, 65)
+        b = a:sub(rand(#a - 3) + 2) .. tail
+        text = word(5, 97) .. a .. tail .. word(5, 97)
+      else
+        -- b starts before a and ends inside it
+        local head = word(6, 65)
+        b = head .. a:sub(1, rand(#a - 3) + 2)
+        text = word(5, 97) .. head .. a .. word(5, 97)
+      end
+      assert(log.add_secret(a))
+      assert(log.add_secret(b))
+      local out = capture(function()
+        log.info("line " .. text, { field = text })
+      end)
+      local red = log.redact(text)
+      log.remove_secret(a)
+      log.remove_secret(b)
+      if red:find("%u") or out:gsub("^%S+ INFO ", ""):find("%u") then
+        leaked[#leaked + 1] = string.format("pair %d: %s -> %s", pair, text, red)
+      end
+      assert.truthy(red:find("<redacted>", 1, true))
+    end
+    assert.are.same({}, leaked)
+  end)
+
   it("refuses secrets too short to redact safely", function()
     local ok, msg, code = log.add_secret("abc")
     assert.is_nil(ok)
