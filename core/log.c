@@ -123,6 +123,40 @@ void sw_log_push_redacted(lua_State* L, const char* s, size_t len) {
   lua_settop(L, str);
 }
 
+/* Pushes s with every control character (below 0x20, and DEL) escaped:
+ * \n, \r, \t or \xNN. A name or message that holds a newline must not
+ * start a line of its own (a script could forge one), and a NUL must not
+ * cut the line short. */
+static void push_escaped(lua_State* L, const char* s, size_t len) {
+  size_t i = 0;
+  while (i < len && (unsigned char)s[i] >= 0x20 && s[i] != 0x7f) {
+    i++;
+  }
+  if (i == len) {
+    lua_pushlstring(L, s, len);
+    return;
+  }
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c >= 0x20 && c != 0x7f) {
+      luaL_addchar(&b, (char)c);
+    } else if (c == '\n') {
+      luaL_addstring(&b, "\\n");
+    } else if (c == '\r') {
+      luaL_addstring(&b, "\\r");
+    } else if (c == '\t') {
+      luaL_addstring(&b, "\\t");
+    } else {
+      char hex[5];
+      snprintf(hex, sizeof(hex), "\\x%02x", c);
+      luaL_addstring(&b, hex);
+    }
+  }
+  luaL_pushresult(&b);
+}
+
 /* Writes msg with the secrets redacted, then cut to max bytes: cutting
  * first could leave the head of a secret that straddles the cut. */
 static void write_line(lua_State* L, int level, const char* msg, size_t len,
@@ -141,10 +175,19 @@ static void write_line(lua_State* L, int level, const char* msg, size_t len,
   sw_log_push_redacted(L, msg, len);
   size_t rlen;
   const char* red = lua_tolstring(L, -1, &rlen);
+  push_escaped(L, red, rlen);
+  lua_remove(L, -2);
+  red = lua_tolstring(L, -1, &rlen);
   if (rlen > max) {
     rlen = max;
   }
   const char* label = sw_task_label(L);
+  if (label != NULL) {
+    /* A task id comes from the Queue: escaped like the rest. */
+    push_escaped(L, label, strlen(label));
+    label = lua_tostring(L, -1);
+    lua_insert(L, -2);
+  }
   FILE* out = log_out != NULL ? log_out : stderr;
   if (label != NULL) {
     fprintf(out, "%s %s [%s] %.*s\n", stamp, level_tags[level], label,
@@ -153,7 +196,7 @@ static void write_line(lua_State* L, int level, const char* msg, size_t len,
     fprintf(out, "%s %s %.*s\n", stamp, level_tags[level], (int)rlen, red);
   }
   fflush(out);
-  lua_pop(L, 1);
+  lua_pop(L, label != NULL ? 2 : 1);
 }
 
 void sw_log(lua_State* L, int level, const char* fmt, ...) {
@@ -217,24 +260,30 @@ static void push_field(lua_State* L, int fields, int keys, lua_Integer i) {
   lua_rawgeti(L, keys, i);
   const char* k = lua_tostring(L, -1);
   lua_getfield(L, fields, k);
-  const char* v = luaL_tolstring(L, -1, NULL);
+  size_t vlen;
+  const char* v = luaL_tolstring(L, -1, &vlen);
   /* stack: key, value, tostring(value) */
+  int quote = vlen == 0;
+  for (size_t j = 0; j < vlen && !quote; j++) {
+    quote = v[j] == ' ' || v[j] == '\t' || v[j] == '"' || v[j] == '=';
+  }
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   luaL_addchar(&b, ' ');
   luaL_addstring(&b, k);
   luaL_addchar(&b, '=');
-  if (v[0] == '\0' || strpbrk(v, " \t\"=") != NULL) {
+  if (quote) {
     luaL_addchar(&b, '"');
-    for (const char* p = v; *p != '\0'; p++) {
-      if (*p == '"' || *p == '\\') {
+    for (size_t j = 0; j < vlen; j++) {
+      if (v[j] == '"' || v[j] == '\\') {
         luaL_addchar(&b, '\\');
       }
-      luaL_addchar(&b, *p);
+      luaL_addchar(&b, v[j]);
     }
     luaL_addchar(&b, '"');
   } else {
-    luaL_addstring(&b, v);
+    /* Whole, NULs included: the line escapes them. */
+    luaL_addlstring(&b, v, vlen);
   }
   luaL_pushresult(&b);
   lua_replace(L, -4);

@@ -49,6 +49,9 @@ describe("worker: upload failures", function()
       n = n + 1
     end
     assert.are.equal(2, n, worker:log())
+    -- the newline in the name is escaped: one line, nothing forged
+    assert.truthy(worker:log():find('in artifact names" name=public/a\\nb.txt retry="cannot succeed"\n', 1, true),
+      worker:log())
   end)
 
   it("a file over the storage's size limit (400 EntityTooLarge): malformed-payload, no retry", function()

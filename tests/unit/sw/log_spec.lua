@@ -199,6 +199,26 @@ describe("sw.log", function()
     assert.are.same({}, leaked)
   end)
 
+  it("escapes control characters in messages, fields and the task label", function()
+    local out = capture(function()
+      log.info("a\nforged 2026-01-01T00:00:00.000Z ERROR x", { name = "public/a\nb\0c\r\t\27.txt", n = 1 })
+      sched.run(function()
+        sched.label("T\nX")
+        log.info("labelled")
+        sched.label(nil)
+      end)
+    end)
+    local lines = {}
+    for l in out:gmatch("[^\n]+") do
+      lines[#lines + 1] = l
+    end
+    assert.are.equal(2, #lines, out)
+    local want = ' INFO a\\nforged 2026%-01%-01T00:00:00%.000Z ERROR x n=1 '
+      .. 'name="public/a\\nb\\x00c\\r\\t\\x1b%.txt"$'
+    assert.matches(want, lines[1])
+    assert.matches(" INFO %[T\\nX%] labelled$", lines[2])
+  end)
+
   it("refuses secrets too short to redact safely", function()
     local ok, msg, code = log.add_secret("abc")
     assert.is_nil(ok)
