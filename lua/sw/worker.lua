@@ -149,9 +149,9 @@ function M.run(config, credentials, opts)
       w.sleeper:cancel()
     end
   end
-  local term = sched.on_signal("SIGTERM", function()
+  local function on_term(name)
     if w.stopping then
-      log.warn("second SIGTERM: exiting now")
+      log.warn("second " .. name .. ": exiting now")
       -- The script runs in its own session: it would outlive us, still
       -- writing into artifact_dir, unless its group goes now.
       local p = w.current and w.current.proc
@@ -160,12 +160,20 @@ function M.run(config, credentials, opts)
       end
       os.exit(1)
     end
-    log.info("SIGTERM received; shutting down")
+    log.info(name .. " received; shutting down")
     w.stopping = true
     if w.current then
       task.shutdown(w.current)
     end
     wake()
+  end
+  local term = sched.on_signal("SIGTERM", function()
+    on_term("SIGTERM")
+  end)
+  -- SIGINT (Ctrl-C, a supervisor's stop) used to kill the worker silently
+  -- and leave the script running in its own session: it is a SIGTERM.
+  local int = sched.on_signal("SIGINT", function()
+    on_term("SIGINT")
   end)
   local usr1 = sched.on_signal("SIGUSR1", function()
     log.info("SIGUSR1 received; no more tasks will be taken")
@@ -174,6 +182,7 @@ function M.run(config, credentials, opts)
   end)
   local _signals <close> = setmetatable({}, { __close = function()
     term:close()
+    int:close()
     usr1:close()
   end })
 
