@@ -463,9 +463,21 @@ static int read_key(lua_State* L, const char* path,
   size_t len = 0, key_len = 0;
   const char* end = NULL;
   int err = 0;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: a FIFO (or a device) at the key's path must not hang
+   * start-up; only a regular file is read. */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  int special = 0;
+  struct stat st;
   if (fd < 0) {
     err = errno;
+  } else if (fstat(fd, &st) != 0) {
+    err = errno;
+    close(fd);
+    fd = -1;
+  } else if (!S_ISREG(st.st_mode)) {
+    special = 1;
+    close(fd);
+    fd = -1;
   }
   while (fd >= 0 && len < sizeof(text)) {
     ssize_t n = read(fd, text + len, sizeof(text) - len);
@@ -498,6 +510,9 @@ static int read_key(lua_State* L, const char* path,
   if (err != 0) {
     const char* what = lua_pushfstring(L, "sign: %s", path);
     return sw_fail_errno(L, what, err);
+  }
+  if (special) {
+    return sw_fail(L, "badkey", "sign: %s: not a regular file", path);
   }
   if (len > KEY_FILE_MAX) {
     return sw_fail(L, "badkey", "sign: %s: not a key file (over %d bytes)",

@@ -544,6 +544,11 @@ function M.load(path, opts)
   -- Where the config was read from: a file the task script must not be
   -- able to publish (sw.task protects it by inode).
   config.config_path = path
+  -- The file the worker's credentials came from (the config,
+  -- ./secrets.json, ~/.scriptworker), or nil (the environment, none):
+  -- checked for who can read it (sw.worker, sw.task).
+  config.credentials_path = creds ~= nil and creds ~= json.null and creds_source ~= "environment"
+    and creds_source or nil
   info.policy = set
   if set and not set.instance and set.instances then
     -- Without --policy, the config's cot_job_type names the instance

@@ -596,7 +596,7 @@ function M.resolve_script_user(config)
   -- drops the supplementary groups): the mode bits tell whether it could
   -- read the key or the config.
   for _, f in ipairs({ { "ed25519_private_key_path", config.ed25519_private_key_path },
-    { "the config file", config.config_path } }) do
+    { "the config file", config.config_path }, { "the worker's credentials", config.credentials_path } }) do
     local st = type(f[2]) == "string" and fs.stat(f[2])
     if st then
       local readable = st.mode & 4 ~= 0 or (st.gid == u.gid and st.mode & 32 ~= 0)

@@ -9,6 +9,7 @@ local queue = require("sw.queue")
 local ed25519 = require("sw.ed25519")
 local task = require("sw.task")
 local proc = require("sw.proc")
+local fs = require("sw.fs")
 
 -- A child subreaper: what a task script orphans (setsid, double fork)
 -- comes back to the worker, which kills it when the script ends.
@@ -121,6 +122,25 @@ function M.count_internal_errors(w, fault)
   end
 end
 
+-- Warns about the private key and the file holding the worker's
+-- credentials when other users can read them. Real deployments mount
+-- them 0644 (a Kubernetes secret, a Docker bind mount), so this is a
+-- warning, not a refusal; with task_script_user set, sw.task refuses a
+-- file that user could read.
+function M.warn_readable_secrets(config)
+  local files = {
+    { "the private key (ed25519_private_key_path)", config.sign_chain_of_trust and config.ed25519_private_key_path },
+    { "the file with the worker's credentials", config.credentials_path },
+  }
+  for _, f in ipairs(files) do
+    local st = type(f[2]) == "string" and fs.stat(f[2])
+    if st and st.mode & 4 ~= 0 then
+      log.warn(string.format("%s is readable by every user of this host: make it unreadable to others", f[1]),
+        { path = f[2], mode = string.format("%04o", st.mode & 4095) })
+    end
+  end
+end
+
 -- Runs until told to stop. Returns the process exit status.
 function M.run(config, credentials, opts)
   opts = opts or {}
@@ -130,6 +150,7 @@ function M.run(config, credentials, opts)
     log.error(err)
     return 2
   end
+  M.warn_readable_secrets(config)
   local w = {
     config = config,
     signer = signer,
