@@ -107,6 +107,17 @@ end
 
 local task_validator
 
+-- payload.maxRunTime of 0 or less: the schema takes any integer, and such
+-- a limit used to be ignored silently (the task ran for
+-- task_max_timeout). nil, or the reason (malformed-payload).
+function M.max_run_time_problem(task)
+  local mrt = type(task.payload) == "table" and task.payload.maxRunTime
+  if math.type(mrt) == "integer" and mrt <= 0 then
+    return string.format("payload.maxRunTime: expected a positive number of seconds, got %d", mrt)
+  end
+  return nil
+end
+
 -- Why a claimed task cannot be handled at all, beyond the minimal schema
 -- (nil when it can): the Queue's answer is read whatever its shape, so the
 -- task definition may be missing, not an object, nested deeper than the
@@ -872,6 +883,10 @@ function M.run(w, claim)
     ok = false
   else
     ok, problems = validate_task(t.task)
+    if ok then
+      unusable = M.max_run_time_problem(t.task)
+      ok = unusable == nil
+    end
   end
   if not ok then
     status = M.STATUSES["malformed-payload"]

@@ -46,6 +46,18 @@ describe("worker: malformed tasks", function()
     end)
   end
 
+  for _, mrt in ipairs({ 0, -1 }) do
+    it("maxRunTime " .. mrt .. ": malformed-payload, the script never runs", function()
+      local id = env:create_task({ exit = 0 }, { payload = { maxRunTime = mrt } })
+      local st = env:wait_resolved(id)
+      assert.are.same({ "exception", "malformed-payload", 1 }, { st.state, st.runs[1].reasonResolved, #st.runs })
+      assert.is_nil(env:script_state(id, 0))
+      local msg = "payload.maxRunTime: expected a positive number of seconds, got " .. mrt
+      local log = assert(env:artifact(id, 0, "public/logs/live_backing.log")).body
+      assert.are.equal("Automation Error: " .. msg .. "\n", log)
+    end)
+  end
+
   it("runs a task without maxRunTime, and the next good task", function()
     local id = env:create_task({ exit = 0 }, { payload = { maxRunTime = worker_env.REMOVE } })
     assert.are.equal("completed", env:wait_resolved(id).state)
