@@ -524,7 +524,7 @@ end
 -- that would otherwise run on in its own session and write into the next
 -- task's artifact_dir. The start time (field 22 of /proc/PID/stat) tells
 -- the recorded process from a later one that reused its pid.
-local function start_time(pid)
+local function stat_fields(pid)
   local f = io.open("/proc/" .. pid .. "/stat")
   if not f then
     return nil
@@ -532,13 +532,18 @@ local function start_time(pid)
   local stat = f:read("a")
   f:close()
   -- Fields after the command name, which is in parentheses and may hold
-  -- spaces: state is field 3, starttime field 22.
+  -- spaces: state is field 3, pgrp 5, session 6, starttime 22.
   local rest = stat:match("%) (.*)$")
   local fields = {}
   for x in (rest or ""):gmatch("%S+") do
     fields[#fields + 1] = x
   end
-  return fields[20]
+  return fields
+end
+
+local function start_time(pid)
+  local fields = stat_fields(pid)
+  return fields and fields[20]
 end
 
 -- In state_dir, out of the script's reach: a script that could rewrite it
@@ -556,18 +561,39 @@ end
 
 -- Kills the process group of a script a previous worker left running.
 -- Returns its pid when it did.
+--
+-- Only the process the worker started is killed: the record must name a
+-- pid above 1 that is not this worker's, and that process must still
+-- have the recorded start time and lead both its process group and its
+-- session (the worker starts every script with setsid). A record that is
+-- damaged, or names any other process, kills nothing. The record is
+-- removed either way.
 function M.stop_leftover_script(config)
-  local text = fs.read_file(script_record_path(config), 256)
+  local path = script_record_path(config)
+  local text = fs.read_file(path, 256)
   if not text then
     return nil
   end
-  local pid, recorded = text:match("^(%d+) (%d+)")
-  if pid and recorded and start_time(pid) == recorded then
-    proc.kill_group(tonumber(pid), "SIGKILL")
-    log.warn("killed the task script a previous worker left running", { pid = pid })
-    return tonumber(pid)
+  fs.remove(path)
+  local pid, recorded = text:match("^(%d+) (%d+)\n?$")
+  pid = tonumber(pid)
+  local me = tonumber((fs.read_file("/proc/self/stat") or ""):match("^(%d+)"))
+  if not pid or pid <= 1 or pid == me or math.type(pid) ~= "integer" then
+    log.warn("ignoring a damaged record of a previous task script", { path = path })
+    return nil
   end
-  return nil
+  local f = stat_fields(pid)
+  if not f then
+    return nil
+  end
+  if f[20] ~= recorded or tonumber(f[3]) ~= pid or tonumber(f[4]) ~= pid then
+    log.warn("the recorded task script is not the process the worker started (pid reused or record forged); "
+      .. "not killing it", { pid = pid })
+    return nil
+  end
+  proc.kill_group(pid, "SIGKILL")
+  log.warn("killed the task script a previous worker left running", { pid = pid })
+  return pid
 end
 
 -- The worker's private directory of the current task (under state_dir):
