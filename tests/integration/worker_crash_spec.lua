@@ -1,6 +1,6 @@
 -- The worker binary against the local Queue when the task script cannot
--- start (its executable is missing: internal-error, the reason in the
--- task's log) or crashes (killed by a signal: failed, as in the Python
+-- start (its executable went missing after start-up, which checks it:
+-- internal-error, the reason in the task's log) or crashes (killed by a signal: failed, as in the Python
 -- worker); either way the worker goes on to the next task. What a script
 -- leaves running in its process group is killed when it ends.
 local fs = require("sw.fs")
@@ -10,14 +10,24 @@ local support_queue = worker_env.support_queue
 describe("worker: a script that cannot start or crashes", function()
   local fx, env, worker, exe
 
+  local function write_exe()
+    assert(fs.mkdirp(env.dir .. "/bin"))
+    assert(fs.write_file_atomic(exe, string.format("#!/bin/sh\nexec '%s' lua '%s' \"$@\"\n", worker_env.BIN,
+      worker_env.TASK_SCRIPT), tonumber("755", 8)))
+  end
+
   setup(function()
     fx = support_queue.start({ poll_seconds = 1 })
     env = worker_env.new(fx, "crash")
     exe = env.dir .. "/bin/task"
     local cfg = env:config("w1")
-    -- the executable does not exist yet
     cfg.task_script = { exe, cfg.artifact_dir }
+    -- start-up checks the executable (worker_misconfigured_spec.lua); it
+    -- goes missing afterwards
+    write_exe()
     worker = env:start_worker({ config_path = env:write_config("w1", cfg) })
+    assert(worker:wait_log("call=claimWork"), worker:log())
+    assert(fs.remove(exe))
   end)
 
   teardown(function()
@@ -35,9 +45,7 @@ describe("worker: a script that cannot start or crashes", function()
   end)
 
   it("goes on to the next task once the executable exists", function()
-    assert(fs.mkdirp(env.dir .. "/bin"))
-    assert(fs.write_file_atomic(exe, string.format("#!/bin/sh\nexec '%s' lua '%s' \"$@\"\n", worker_env.BIN,
-      worker_env.TASK_SCRIPT), tonumber("755", 8)))
+    write_exe()
     local id = env:create_task({ files = { ["public/ok.txt"] = "ok\n" } })
     assert.are.equal("completed", env:wait_resolved(id).state)
     assert.are.equal("ok\n", assert(env:artifact(id, 0, "public/ok.txt")).body)
