@@ -312,7 +312,12 @@ export class QueueServer {
         const buf = Buffer.concat(chunks);
         resolve(raw ? buf : buf.toString('utf8'));
       });
-      req.on('error', reject);
+      // A client that hung up (a worker cancelling its claimWork long poll
+      // on SIGTERM) is not an error of the emulator's.
+      req.on('error', (err) => {
+        err.clientGone = true;
+        reject(err);
+      });
     });
   }
 
@@ -458,6 +463,11 @@ export class QueueServer {
       this.queue.tick();
       reply = await router.dispatch(ctx);
     } catch (err) {
+      if (err && err.clientGone) {
+        this.log(`${entry.name}: the client hung up before its request was read`);
+        res.destroy();
+        return;
+      }
       let apiErr = err;
       if (!(err instanceof ApiError)) {
         const incidentId = crypto.randomUUID();
