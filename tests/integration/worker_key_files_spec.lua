@@ -72,7 +72,7 @@ describe("worker: key and credential files", function()
     assert(w:wait_log("call=claimWork"), w:log())
     assert.are.same({ code = 0 }, w:stop())
     assert.truthy(w:log():find("WARN the file with the worker's credentials is readable by every user of this host: "
-      .. "make it unreadable to others mode=0604 path=./secrets.json\n", 1, true), w:log())
+      .. "make it unreadable to others mode=0604 path=" .. fs.realpath(dir) .. "/secrets.json\n", 1, true), w:log())
   end)
 
   it("files only the worker can read: no warning", function()
