@@ -61,37 +61,107 @@ static void push_secrets(lua_State* L) {
   }
 }
 
-void sw_log_push_redacted(lua_State* L, const char* s, size_t len) {
-  luaL_checkstack(L, 6, "log");
-  lua_pushlstring(L, s, len);
-  push_secrets(L);
-  lua_pushnil(L);
-  while (lua_next(L, -2) != 0) {
-    /* stack: str, secrets, key, value */
-    lua_pop(L, 1);
-    size_t slen;
-    const char* secret = lua_tolstring(L, -1, &slen);
-    const char* cur = lua_tolstring(L, -3, &len);
-    if (secret == NULL || slen < SECRET_MIN_LEN ||
-        memmem(cur, len, secret, slen) == NULL) {
-      continue;
-    }
-    luaL_Buffer b;
-    const char* p = cur;
-    const char* end = cur + len;
-    luaL_buffinit(L, &b);
-    const char* hit;
-    while ((hit = memmem(p, (size_t)(end - p), secret, slen)) != NULL) {
-      luaL_addlstring(&b, p, (size_t)(hit - p));
-      luaL_addstring(&b, REDACTED);
-      p = hit + slen;
-    }
-    luaL_addlstring(&b, p, (size_t)(end - p));
-    luaL_pushresult(&b);
-    /* stack: str, secrets, key, newstr */
-    lua_replace(L, -4);
+/* Replaces every occurrence of secret in *buf (*len bytes, malloc'd) by
+ * REDACTED; returns 0, or -1 when out of memory (*buf is then freed). */
+static int replace_all(char** buf, size_t* len, const char* secret,
+                       size_t slen) {
+  const char* cur = *buf;
+  const char* end = cur + *len;
+  size_t hits = 0;
+  for (const char* p = cur;
+       (p = memmem(p, (size_t)(end - p), secret, slen)) != NULL; p += slen) {
+    hits++;
   }
-  lua_pop(L, 1); /* secrets */
+  if (hits == 0) {
+    return 0;
+  }
+  size_t rlen = strlen(REDACTED);
+  size_t nlen = *len - hits * slen + hits * rlen;
+  char* out = (char*)malloc(nlen + 1);
+  if (out == NULL) {
+    free(*buf);
+    *buf = NULL;
+    return -1;
+  }
+  char* o = out;
+  const char* p = cur;
+  const char* hit;
+  while ((hit = memmem(p, (size_t)(end - p), secret, slen)) != NULL) {
+    memcpy(o, p, (size_t)(hit - p));
+    o += hit - p;
+    memcpy(o, REDACTED, rlen);
+    o += rlen;
+    p = hit + slen;
+  }
+  memcpy(o, p, (size_t)(end - p));
+  out[nlen] = '\0';
+  free(*buf);
+  *buf = out;
+  *len = nlen;
+  return 0;
+}
+
+/*
+ * A malloc'd copy of s with every registered secret replaced, or NULL when
+ * out of memory or stack. Built in C, so it allocates nothing on L and
+ * never raises: sw_log runs from loop callbacks on suspended threads, where
+ * a raise would kill the thread and unwind through the loop.
+ */
+static char* redact_c(lua_State* L, const char* s, size_t len,
+                      size_t* out_len) {
+  if (!lua_checkstack(L, 4)) {
+    return NULL;
+  }
+  char* buf = (char*)malloc(len + 1);
+  if (buf == NULL) {
+    return NULL;
+  }
+  memcpy(buf, s, len);
+  buf[len] = '\0';
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &SECRETS_KEY) == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, -2) != 0) {
+      lua_pop(L, 1);
+      /* Only string keys: lua_tolstring would convert a number in place,
+       * which allocates and confuses lua_next. */
+      size_t slen = 0;
+      const char* secret =
+          lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &slen) : NULL;
+      if (secret != NULL && slen >= SECRET_MIN_LEN &&
+          replace_all(&buf, &len, secret, slen) != 0) {
+        lua_pop(L, 2);
+        return NULL;
+      }
+    }
+  }
+  lua_pop(L, 1);
+  *out_len = len;
+  return buf;
+}
+
+static int push_copy(lua_State* L) {
+  lua_pushlstring(L, (const char*)lua_touserdata(L, 1),
+                  (size_t)lua_tointeger(L, 2));
+  return 1;
+}
+
+void sw_log_push_redacted(lua_State* L, const char* s, size_t len) {
+  size_t rlen = 0;
+  char* red = redact_c(L, s, len, &rlen);
+  if (red == NULL) {
+    luaL_error(L, "log: out of memory");
+    return;
+  }
+  /* A raise here must not leak red: the copy runs under pcall, and the
+   * error goes on only once red is freed. redact_c made room for these. */
+  lua_pushcfunction(L, push_copy);
+  lua_pushlightuserdata(L, red);
+  lua_pushinteger(L, (lua_Integer)rlen);
+  int status = lua_pcall(L, 2, 1, 0);
+  free(red);
+  if (status != LUA_OK) {
+    lua_error(L);
+  }
 }
 
 /* Writes msg with the secrets redacted, then cut to max bytes: cutting
@@ -109,9 +179,13 @@ static void write_line(lua_State* L, int level, const char* msg, size_t len,
   gmtime_r(&secs, &tm);
   size_t n = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
   snprintf(stamp + n, sizeof(stamp) - n, ".%03dZ", (int)(tv.tv_usec / 1000));
-  sw_log_push_redacted(L, msg, len);
-  size_t rlen;
-  const char* red = lua_tolstring(L, -1, &rlen);
+  size_t rlen = 0;
+  char* red = redact_c(L, msg, len, &rlen);
+  static const char withheld[] = "(log line withheld: out of memory)";
+  const char* text = red != NULL ? red : withheld;
+  if (red == NULL) {
+    rlen = sizeof(withheld) - 1;
+  }
   if (rlen > max) {
     rlen = max;
   }
@@ -119,12 +193,12 @@ static void write_line(lua_State* L, int level, const char* msg, size_t len,
   FILE* out = log_out != NULL ? log_out : stderr;
   if (label != NULL) {
     fprintf(out, "%s %s [%s] %.*s\n", stamp, level_tags[level], label,
-            (int)rlen, red);
+            (int)rlen, text);
   } else {
-    fprintf(out, "%s %s %.*s\n", stamp, level_tags[level], (int)rlen, red);
+    fprintf(out, "%s %s %.*s\n", stamp, level_tags[level], (int)rlen, text);
   }
   fflush(out);
-  lua_pop(L, 1);
+  free(red);
 }
 
 void sw_log(lua_State* L, int level, const char* fmt, ...) {
@@ -148,16 +222,18 @@ void sw_log(lua_State* L, int level, const char* fmt, ...) {
     return;
   }
   /* The whole text is redacted before the line is cut, so format it in
-   * full (in a userdata: a memory error then leaks nothing). */
-  if (!lua_checkstack(L, 1)) {
+   * full (with malloc: nothing here may raise). */
+  char* big = (char*)malloc((size_t)n + 1);
+  if (big == NULL) {
     va_end(again);
+    write_line(L, level, "(log line withheld: out of memory)", 34,
+               SW_LOG_LINE_MAX);
     return;
   }
-  char* big = (char*)lua_newuserdatauv(L, (size_t)n + 1, 0);
   vsnprintf(big, (size_t)n + 1, fmt, again);
   va_end(again);
   write_line(L, level, big, (size_t)n, SW_LOG_LINE_MAX);
-  lua_pop(L, 1);
+  free(big);
 }
 
 /* Pushes a table of the string keys of the table at idx, sorted, so lines
