@@ -204,6 +204,22 @@ static int guard_gc(lua_State* L) {
   return 0;
 }
 
+/* A guard holding nothing; with bufs, two FS_CHUNK buffers. Returns 0 or
+ * ENOMEM (then guard_release frees what was allocated). */
+static int guard_init(guard_t* g, int bufs) {
+  memset(g, 0, sizeof *g);
+  g->in = -1;
+  g->out = -1;
+  if (bufs) {
+    g->ibuf = (unsigned char*)malloc(FS_CHUNK);
+    g->obuf = (unsigned char*)malloc(FS_CHUNK);
+    if (g->ibuf == NULL || g->obuf == NULL) {
+      return ENOMEM;
+    }
+  }
+  return 0;
+}
+
 /* Pushes a new guard holding nothing; with bufs, two FS_CHUNK buffers. */
 static guard_t* guard_new(lua_State* L, int bufs) {
   guard_t* g = (guard_t*)lua_newuserdatauv(L, sizeof *g, 0);
@@ -211,12 +227,8 @@ static guard_t* guard_new(lua_State* L, int bufs) {
   g->in = -1;
   g->out = -1;
   luaL_setmetatable(L, FS_GUARD_MT);
-  if (bufs) {
-    g->ibuf = (unsigned char*)malloc(FS_CHUNK);
-    g->obuf = (unsigned char*)malloc(FS_CHUNK);
-    if (g->ibuf == NULL || g->obuf == NULL) {
-      luaL_error(L, "fs: out of memory");
-    }
+  if (guard_init(g, bufs) != 0) {
+    luaL_error(L, "fs: out of memory");
   }
   return g;
 }
@@ -264,9 +276,12 @@ static int atomic_open(guard_t* g, const char* path, mode_t mode) {
   return 0;
 }
 
-static int atomic_commit(guard_t* g, const char* path) {
+/* With durable 0 (a temporary output, removed after use) neither the
+ * file nor the directory is fsync'd: the rename alone still keeps readers
+ * from seeing a partial file. */
+static int atomic_commit_opt(guard_t* g, const char* path, int durable) {
   int fd = g->out;
-  if (fsync(fd) < 0) {
+  if (durable && fsync(fd) < 0) {
     return errno;
   }
   g->out = -1;
@@ -278,6 +293,9 @@ static int atomic_commit(guard_t* g, const char* path) {
   }
   free(g->tmp);
   g->tmp = NULL;
+  if (!durable) {
+    return 0;
+  }
   /* Make the rename durable. Some file systems cannot fsync a directory
    * (EINVAL); the data itself is already on disk then. */
   int dfd = open(g->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -287,6 +305,10 @@ static int atomic_commit(guard_t* g, const char* path) {
     return err;
   }
   return 0;
+}
+
+static int atomic_commit(guard_t* g, const char* path) {
+  return atomic_commit_opt(g, path, 1);
 }
 
 /* Opens src for reading into g->in; fills st. Returns 0 or errno. */
@@ -677,27 +699,21 @@ static int rm_at(int parent_fd, const char* name, pathbuf_t* pb) {
   return err;
 }
 
-static int fs_rmtree(lua_State* L) {
-  const char* path = check_path(L, 1);
+/* rm -rf path, refusing "/" (*unsafe set). pb names the entry that failed
+ * (the caller frees pb->s). Returns 0 or errno. */
+static int rmtree_run(const char* path, pathbuf_t* pb, int* unsafe) {
   char real[PATH_MAX];
-  pathbuf_t pb = {NULL, 0, 0};
   struct stat st;
   if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
       realpath(path, real) != NULL && strcmp(real, "/") == 0) {
-    return sw_fail(L, "unsafe", "fs.rmtree: %s: refusing to remove /", path);
+    *unsafe = 1;
+    return 0;
   }
-  int err = pb_append(&pb, path, strlen(path));
+  int err = pb_append(pb, path, strlen(path));
   if (err == 0) {
-    err = rm_at(AT_FDCWD, path, &pb);
+    err = rm_at(AT_FDCWD, path, pb);
   }
-  if (err != 0) {
-    lua_pushstring(L, pb.s != NULL ? pb.s : path);
-    free(pb.s);
-    return fail_path(L, "rmtree", lua_tostring(L, -1), err);
-  }
-  free(pb.s);
-  lua_pushboolean(L, 1);
-  return 1;
+  return err;
 }
 
 /* ---- walk and listdir -------------------------------------------------- */
@@ -1218,42 +1234,39 @@ static int fs_write_file_atomic(lua_State* L) {
   return 1;
 }
 
-static int fs_copy_file(lua_State* L) {
-  const char* src = check_path(L, 1);
-  const char* dst = check_path(L, 2);
-  int keep_mode = lua_isnoneornil(L, 3);
-  mode_t mode = opt_mode(L, 3, 0);
-  lua_settop(L, 3);
-  guard_t* g = guard_new(L, 1);
+/* Copies src over dst atomically (mode: src's with keep_mode). Returns 0
+ * or errno, with *src_failed set when the error is src's. */
+static int copy_run(const char* src, const char* dst, int keep_mode,
+                    mode_t mode, int durable, int* src_failed) {
+  guard_t g;
+  int err = guard_init(&g, 1);
   struct stat st;
-  int err = open_input(g, src, &st);
+  if (err == 0) {
+    err = open_input(&g, src, &st);
+    *src_failed = err != 0;
+  }
   if (err != 0) {
-    guard_release(g);
-    return fail_path(L, "copy_file", src, err);
+    guard_release(&g);
+    return err;
   }
   if (keep_mode) {
     mode = st.st_mode & 07777;
   }
-  const char* failed = dst;
-  err = atomic_open(g, dst, mode);
+  err = atomic_open(&g, dst, mode);
   while (err == 0) {
-    ssize_t n = read_some(g->in, g->ibuf, FS_CHUNK);
+    ssize_t n = read_some(g.in, g.ibuf, FS_CHUNK);
     if (n < 0) {
       err = errno;
-      failed = src;
+      *src_failed = 1;
     } else if (n == 0) {
-      err = atomic_commit(g, dst);
+      err = atomic_commit_opt(&g, dst, durable);
       break;
     } else {
-      err = write_all(g->out, g->ibuf, (size_t)n);
+      err = write_all(g.out, g.ibuf, (size_t)n);
     }
   }
-  guard_release(g);
-  if (err != 0) {
-    return fail_path(L, "copy_file", failed, err);
-  }
-  lua_pushboolean(L, 1);
-  return 1;
+  guard_release(&g);
+  return err;
 }
 
 /* ---- gzip -------------------------------------------------------------- */
@@ -1470,31 +1483,207 @@ static int fs_gunzip_string(lua_State* L) {
   return 1;
 }
 
-static int fs_gzip_file(lua_State* L) {
-  const char* src = check_path(L, 1);
-  const char* dst = check_path(L, 2);
-  int level = check_level(L, 3);
-  guard_t* g = guard_new(L, 1);
-  gz_io_t io = {g, NULL, 0, NULL, 0};
+/* Gzips src into dst atomically. Returns 0 or errno, with *src_failed set
+ * when the error is src's. */
+static int gzip_run(const char* src, const char* dst, int level, int durable,
+                    int* src_failed) {
+  guard_t g;
+  int err = guard_init(&g, 1);
+  gz_io_t io = {&g, NULL, 0, NULL, 0};
   struct stat st;
-  int err = open_input(g, src, &st);
-  if (err != 0) {
-    guard_release(g);
-    return fail_path(L, "gzip_file", src, err);
+  if (err == 0) {
+    err = open_input(&g, src, &st);
+    *src_failed = err != 0;
   }
-  err = atomic_open(g, dst, st.st_mode & 07777);
+  if (err == 0) {
+    err = atomic_open(&g, dst, st.st_mode & 07777);
+  }
   if (err == 0) {
     err = gz_deflate(&io, level);
   }
   if (err == 0) {
-    err = atomic_commit(g, dst);
+    err = atomic_commit_opt(&g, dst, durable);
   }
-  guard_release(g);
-  if (err != 0) {
-    return fail_path(L, "gzip_file", io.read_err != 0 ? src : dst, err);
+  guard_release(&g);
+  if (io.read_err != 0) {
+    *src_failed = 1;
+  }
+  return err;
+}
+
+/* ---- the thread pool: copy_file, gzip_file, rmtree --------------------- */
+
+/*
+ * Inside a task these run on libuv's thread pool and yield, as hash.file
+ * does, so a large artifact or a deep work dir does not stop the loop;
+ * elsewhere (or where the task cannot yield) they run inline. A pool job
+ * owns copies of its paths; a cancelled task only drops its claim (task =
+ * NULL), and the after-work callback, which libuv always calls, frees it.
+ */
+enum { JOB_COPY, JOB_GZIP, JOB_RMTREE };
+
+typedef struct {
+  uv_work_t req;
+  sw_task_t* task; /* NULL once the task was cancelled */
+  int op;
+  int status; /* of the work request */
+  const char* src;
+  const char* dst; /* NULL for rmtree */
+  mode_t mode;
+  int keep_mode;
+  int level;
+  int durable;
+  int err;
+  int src_failed;
+  int unsafe;
+  pathbuf_t pb; /* rmtree: the entry that failed */
+  char paths[]; /* a pool job's copies of src and dst */
+} fs_job_t;
+
+static const char* const job_names[] = {"copy_file", "gzip_file", "rmtree"};
+
+static void job_run(fs_job_t* j) {
+  switch (j->op) {
+    case JOB_COPY:
+      j->err = copy_run(j->src, j->dst, j->keep_mode, j->mode, j->durable,
+                        &j->src_failed);
+      break;
+    case JOB_GZIP:
+      j->err = gzip_run(j->src, j->dst, j->level, j->durable, &j->src_failed);
+      break;
+    default:
+      j->err = rmtree_run(j->src, &j->pb, &j->unsafe);
+      break;
+  }
+}
+
+/* What the function returns: true, or nil, msg, code. */
+static int job_push(lua_State* L, void* data) {
+  fs_job_t* j = (fs_job_t*)data;
+  const char* name = job_names[j->op];
+  if (j->status != 0) {
+    lua_pushfstring(L, "fs.%s", name);
+    return sw_fail_uv(L, lua_tostring(L, -1), j->status);
+  }
+  if (j->unsafe) {
+    return sw_fail(L, "unsafe", "fs.rmtree: %s: refusing to remove /", j->src);
+  }
+  if (j->err != 0) {
+    const char* where = j->src;
+    if (j->op == JOB_RMTREE) {
+      where = j->pb.s != NULL ? j->pb.s : j->src;
+    } else if (!j->src_failed) {
+      where = j->dst;
+    }
+    return fail_path(L, name, where, j->err);
   }
   lua_pushboolean(L, 1);
   return 1;
+}
+
+static void job_free(fs_job_t* j) {
+  free(j->pb.s);
+  free(j);
+}
+
+static void job_work(uv_work_t* req) { job_run((fs_job_t*)req->data); }
+
+static void job_done(uv_work_t* req, int status) {
+  fs_job_t* j = (fs_job_t*)req->data;
+  if (j->task != NULL) {
+    j->status = status;
+    sw_task_resume(j->task, job_push, j);
+  }
+  job_free(j);
+}
+
+static void job_cancel(void* data) {
+  fs_job_t* j = (fs_job_t*)data;
+  j->task = NULL;
+  /* Succeeds only if no thread has started it; either way job_done runs
+   * on the loop and frees j. */
+  (void)uv_cancel((uv_req_t*)&j->req);
+}
+
+/* Runs the job described by proto (paths borrowed from the Lua stack):
+ * on the pool when the running task may yield, inline otherwise. */
+static int job_start(lua_State* L, const fs_job_t* proto) {
+  sw_task_t* t = sw_task_waitable(L);
+  if (t == NULL) {
+    fs_job_t j = *proto;
+    job_run(&j);
+    /* pb is read by the push and freed after; a memory error in between
+     * would leak it, as any raise from a C function that holds memory. */
+    int n = job_push(L, &j);
+    free(j.pb.s);
+    return n;
+  }
+  size_t ls = strlen(proto->src) + 1;
+  size_t ld = proto->dst != NULL ? strlen(proto->dst) + 1 : 0;
+  fs_job_t* j = (fs_job_t*)malloc(sizeof *j + ls + ld);
+  if (j == NULL) {
+    return luaL_error(L, "fs.%s: out of memory", job_names[proto->op]);
+  }
+  *j = *proto;
+  memcpy(j->paths, proto->src, ls);
+  j->src = j->paths;
+  if (proto->dst != NULL) {
+    memcpy(j->paths + ls, proto->dst, ld);
+    j->dst = j->paths + ls;
+  }
+  j->req.data = j;
+  j->task = t;
+  int rc = uv_queue_work(sw_loop(L), &j->req, job_work, job_done);
+  if (rc != 0) {
+    job_free(j);
+    lua_pushfstring(L, "fs.%s", job_names[proto->op]);
+    return sw_fail_uv(L, lua_tostring(L, -1), rc);
+  }
+  sw_task_set_pending(t, job_cancel, j);
+  return lua_yield(L, 0);
+}
+
+/* opts.fsync (default true): false for a temporary output, which then
+ * costs no fsync of the file and its directory. */
+static int opt_durable(lua_State* L, int arg) {
+  if (!lua_isnoneornil(L, arg)) {
+    luaL_checktype(L, arg, LUA_TTABLE);
+  }
+  return opt_flag(L, arg, "fsync", 1);
+}
+
+/* fs.rmtree(path) -> true | nil, msg, code */
+static int fs_rmtree(lua_State* L) {
+  fs_job_t j;
+  memset(&j, 0, sizeof j);
+  j.op = JOB_RMTREE;
+  j.src = check_path(L, 1);
+  return job_start(L, &j);
+}
+
+/* fs.copy_file(src, dst[, mode[, opts]]) -> true | nil, msg, code */
+static int fs_copy_file(lua_State* L) {
+  fs_job_t j;
+  memset(&j, 0, sizeof j);
+  j.op = JOB_COPY;
+  j.src = check_path(L, 1);
+  j.dst = check_path(L, 2);
+  j.keep_mode = lua_isnoneornil(L, 3);
+  j.mode = opt_mode(L, 3, 0);
+  j.durable = opt_durable(L, 4);
+  return job_start(L, &j);
+}
+
+/* fs.gzip_file(src, dst[, level[, opts]]) -> true | nil, msg, code */
+static int fs_gzip_file(lua_State* L) {
+  fs_job_t j;
+  memset(&j, 0, sizeof j);
+  j.op = JOB_GZIP;
+  j.src = check_path(L, 1);
+  j.dst = check_path(L, 2);
+  j.level = check_level(L, 3);
+  j.durable = opt_durable(L, 4);
+  return job_start(L, &j);
 }
 
 static int fs_gunzip_file(lua_State* L) {
