@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -329,7 +330,7 @@ static int open_input(guard_t* g, const char* src, struct stat* st) {
 /* ---- stat -------------------------------------------------------------- */
 
 static void push_stat(lua_State* L, const struct stat* st) {
-  lua_createtable(L, 0, 6);
+  lua_createtable(L, 0, 7);
   lua_pushstring(L, type_name(st->st_mode));
   lua_setfield(L, -2, "type");
   lua_pushinteger(L, (lua_Integer)st->st_size);
@@ -343,6 +344,8 @@ static void push_stat(lua_State* L, const struct stat* st) {
   lua_setfield(L, -2, "uid");
   lua_pushinteger(L, (lua_Integer)st->st_gid);
   lua_setfield(L, -2, "gid");
+  lua_pushinteger(L, (lua_Integer)st->st_ino);
+  lua_setfield(L, -2, "ino");
 }
 
 static int fs_stat(lua_State* L) {
@@ -724,6 +727,9 @@ typedef struct {
   const char* type;
   int descend; /* a directory to read: a dir, or a followed link to one */
   struct stat st;
+  /* snapshot: the SHA-256 and SHA-512 of the bytes copied */
+  unsigned char sha256[32];
+  unsigned char sha512[64];
 } entry_t;
 
 typedef struct {
@@ -817,7 +823,7 @@ static int walk_dir(list_t* l, const char* root, long parent, int follow,
     if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
       continue;
     }
-    entry_t e = {NULL, parent, NULL, 0, {0}};
+    entry_t e = {NULL, parent, NULL, 0, {0}, {0}, {0}};
     char* cfull = path_join(full, de->d_name);
     e.path = rel == NULL ? strdup(de->d_name) : path_join(rel, de->d_name);
     if (cfull == NULL || e.path == NULL) {
@@ -959,7 +965,7 @@ static int fs_listdir(lua_State* L) {
     if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
       continue;
     }
-    entry_t e = {strdup(de->d_name), -1, NULL, 0, {0}};
+    entry_t e = {strdup(de->d_name), -1, NULL, 0, {0}, {0}, {0}};
     err = e.path == NULL ? ENOMEM : list_push(l, &e);
     if (err != 0) {
       break;
@@ -1896,6 +1902,16 @@ static int fs_chown(lua_State* L) {
 
 /* ---- snapshot ---------------------------------------------------------- */
 
+static void push_hex(lua_State* L, const unsigned char* p, size_t n) {
+  static const char digits[] = "0123456789abcdef";
+  char hex[128];
+  for (size_t i = 0; i < n && i < 64; i++) {
+    hex[2 * i] = digits[p[i] >> 4];
+    hex[2 * i + 1] = digits[p[i] & 15];
+  }
+  lua_pushlstring(L, hex, 2 * (n < 64 ? n : 64));
+}
+
 /* Directory levels a snapshot enters (each holds two descriptors). */
 #define FS_SNAPSHOT_DEPTH 64
 
@@ -1909,11 +1925,32 @@ typedef struct {
 } snap_t;
 
 static int snap_note(snap_t* s, const char* why, off_t size) {
-  entry_t e = {strdup(s->rel.s), -1, why, 0, {0}};
+  entry_t e;
+  memset(&e, 0, sizeof e);
+  e.path = strdup(s->rel.s);
+  e.parent = -1;
+  e.type = why;
   if (e.path == NULL) {
     return ENOMEM;
   }
   e.st.st_size = size;
+  return list_push(s->out, &e);
+}
+
+/* A copied file: its size and inode (of the copy) and its digests. */
+static int snap_copied(snap_t* s, const struct stat* copy,
+                       const unsigned char* sha256,
+                       const unsigned char* sha512) {
+  entry_t e;
+  memset(&e, 0, sizeof e);
+  e.path = strdup(s->rel.s);
+  e.parent = -1;
+  if (e.path == NULL) {
+    return ENOMEM;
+  }
+  e.st = *copy;
+  memcpy(e.sha256, sha256, sizeof e.sha256);
+  memcpy(e.sha512, sha512, sizeof e.sha512);
   return list_push(s->out, &e);
 }
 
@@ -1958,9 +1995,18 @@ static int snap_file(snap_t* s, int fd, int destdir, const char* name) {
   if (out < 0) {
     return errno;
   }
+  /* Both digests are taken from the bytes as they are copied, so the
+   * chain of trust and the object upload need not read the file again
+   * (and describe exactly what the copy holds). */
+  EVP_MD_CTX* c256 = EVP_MD_CTX_new();
+  EVP_MD_CTX* c512 = EVP_MD_CTX_new();
   int err = 0;
-  off_t total = 0;
-  for (;;) {
+  if (c256 == NULL || c512 == NULL ||
+      !EVP_DigestInit_ex2(c256, EVP_sha256(), NULL) ||
+      !EVP_DigestInit_ex2(c512, EVP_sha512(), NULL)) {
+    err = ENOMEM;
+  }
+  while (err == 0) {
     ssize_t n = read_some(fd, s->buf, FS_CHUNK);
     if (n < 0) {
       err = errno;
@@ -1969,16 +2015,29 @@ static int snap_file(snap_t* s, int fd, int destdir, const char* name) {
     if (n == 0) {
       break;
     }
-    err = write_all(out, s->buf, (size_t)n);
-    if (err != 0) {
+    if (!EVP_DigestUpdate(c256, s->buf, (size_t)n) ||
+        !EVP_DigestUpdate(c512, s->buf, (size_t)n)) {
+      err = ENOMEM;
       break;
     }
-    total += n;
+    err = write_all(out, s->buf, (size_t)n);
+  }
+  unsigned char d256[32];
+  unsigned char d512[64];
+  if (err == 0 && (!EVP_DigestFinal_ex(c256, d256, NULL) ||
+                   !EVP_DigestFinal_ex(c512, d512, NULL))) {
+    err = ENOMEM;
+  }
+  EVP_MD_CTX_free(c256);
+  EVP_MD_CTX_free(c512);
+  struct stat copy;
+  if (err == 0 && fstat(out, &copy) < 0) {
+    err = errno;
   }
   if (close(out) < 0 && err == 0) {
     err = errno;
   }
-  return err != 0 ? err : snap_note(s, NULL, total);
+  return err != 0 ? err : snap_copied(s, &copy, d256, d512);
 }
 
 static int snap_dir(snap_t* s, int srcfd, int destfd, int depth);
@@ -2170,12 +2229,18 @@ static int fs_snapshot(lua_State* L) {
   lua_Integer nr = 0;
   for (size_t i = 0; i < l->n; i++) {
     const entry_t* e = &l->v[i];
-    lua_createtable(L, 0, 2);
+    lua_createtable(L, 0, 5);
     lua_pushstring(L, e->path);
     lua_setfield(L, -2, "name");
     if (e->type == NULL) {
       lua_pushinteger(L, (lua_Integer)e->st.st_size);
       lua_setfield(L, -2, "size");
+      lua_pushinteger(L, (lua_Integer)e->st.st_ino);
+      lua_setfield(L, -2, "ino");
+      push_hex(L, e->sha256, sizeof e->sha256);
+      lua_setfield(L, -2, "sha256");
+      push_hex(L, e->sha512, sizeof e->sha512);
+      lua_setfield(L, -2, "sha512");
       lua_rawseti(L, -3, ++nf);
     } else {
       lua_pushstring(L, e->type);
