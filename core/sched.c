@@ -108,7 +108,12 @@ static int rt_gc(lua_State* L) {
   /* Close callbacks of the handles modules closed themselves free their
    * memory; anything left is closed here so uv_loop_close succeeds. */
   uv_walk(&rt->loop, close_walk_cb, NULL);
-  uv_run(&rt->loop, UV_RUN_DEFAULT);
+  /* A uv_stop still pending (the main task of a deadlocked sched.run is
+   * cancelled after the loop returned) makes the first uv_run return at
+   * once, with the close callbacks not run and uv_loop_close failing:
+   * run until nothing is left. */
+  while (uv_run(&rt->loop, UV_RUN_DEFAULT) != 0) {
+  }
   uv_loop_close(&rt->loop);
   rt->L = NULL;
   /* A finalizer that runs later (lua_close goes on) must find the loop
