@@ -20,7 +20,7 @@ usage: scriptworker [--policy FILE] [CONFIG]
        scriptworker run-task TASK_JSON [CONFIG]
        scriptworker policy check [--policy FILE] [CONFIG]
        scriptworker verify-cot --task-type TYPE TASKID [--policy FILE] [CONFIG]
-       scriptworker lua [-e CODE] [FILE [ARGS...]]
+       scriptworker lua [--no-task] [-e CODE] [FILE [ARGS...]]
        scriptworker verify-ed25519-signature FILE SIGFILE [--pubkey KEY]
        scriptworker keygen PRIVATE_PATH PUBLIC_PATH
        scriptworker --version | --help
