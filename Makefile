@@ -7,7 +7,7 @@
 #   make sanitize   ASan+UBSan build (build-san/), tests run under it
 #   make bench      benchmark figures, ours next to a reference in one run
 #   make fuzz       each libFuzzer target for FUZZ_SECONDS
-#   make demo       the worker's main job against the local Queue
+#   make demo       a chain of trust verified and signed, a tampered one refused
 #   make install PREFIX=/usr/local
 
 BUILD ?= build

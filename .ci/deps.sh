@@ -10,7 +10,7 @@ PACKAGES=(
   lua5.4 liblua5.4-dev lua-busted lua-check
   libuv1-dev libcurl4-openssl-dev libssl-dev openssl libsodium-dev
   libyaml-dev libyajl-dev libpcre2-dev zlib1g-dev
-  mime-support python3 nodejs curl
+  mime-support python3 nodejs curl time
 )
 
 missing=()

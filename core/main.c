@@ -112,12 +112,22 @@ static int pmain(lua_State* L) {
   return 1;
 }
 
+/* As lauxlib's: an error outside any pcall ends the process with a line. */
+static int panic(lua_State* L) {
+  const char* msg = lua_tostring(L, -1);
+  fprintf(stderr, "scriptworker: unprotected error: %s\n",
+          msg != NULL ? msg : "(no message)");
+  return 0;
+}
+
 int main(int argc, char** argv) {
-  lua_State* L = luaL_newstate();
+  /* The counting allocator lets sw.sandbox cap policy code's memory. */
+  lua_State* L = lua_newstate(sw_sandbox_alloc, sw_sandbox_default());
   if (L == NULL) {
     fprintf(stderr, "scriptworker: cannot create Lua state: out of memory\n");
     return 1;
   }
+  lua_atpanic(L, panic);
   lua_pushcfunction(L, pmain);
   lua_pushinteger(L, argc);
   lua_pushlightuserdata(L, argv);

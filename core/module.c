@@ -6,17 +6,13 @@
  */
 #include "sw.h"
 
-static const luaL_Reg modules[] = {{"sw.fs", luaopen_sw_fs},
-                                   {"sw.hash", luaopen_sw_hash},
-                                   {"sw.http", luaopen_sw_http},
-                                   {"sw.json", luaopen_sw_json},
-                                   {"sw.log", luaopen_sw_log},
-                                   {"sw.proc", luaopen_sw_proc},
-                                   {"sw.regex", luaopen_sw_regex},
-                                   {"sw.sched", luaopen_sw_sched},
-                                   {"sw.sign", luaopen_sw_sign},
-                                   {"sw.yaml", luaopen_sw_yaml},
-                                   {NULL, NULL}};
+static const luaL_Reg modules[] = {
+    {"sw.fs", luaopen_sw_fs},       {"sw.hash", luaopen_sw_hash},
+    {"sw.http", luaopen_sw_http},   {"sw.json", luaopen_sw_json},
+    {"sw.log", luaopen_sw_log},     {"sw.proc", luaopen_sw_proc},
+    {"sw.regex", luaopen_sw_regex}, {"sw.sandbox", luaopen_sw_sandbox},
+    {"sw.sched", luaopen_sw_sched}, {"sw.sign", luaopen_sw_sign},
+    {"sw.yaml", luaopen_sw_yaml},   {NULL, NULL}};
 
 void sw_preload_all(lua_State* L) {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);

@@ -30,9 +30,23 @@ int luaopen_sw_json(lua_State* L);
 int luaopen_sw_log(lua_State* L);
 int luaopen_sw_proc(lua_State* L);
 int luaopen_sw_regex(lua_State* L);
+int luaopen_sw_sandbox(lua_State* L);
 int luaopen_sw_sched(lua_State* L);
 int luaopen_sw_sign(lua_State* L);
 int luaopen_sw_yaml(lua_State* L);
+
+/*
+ * The counting allocator (core/sandbox.c): main.c creates its Lua state
+ * with lua_newstate(sw_sandbox_alloc, sw_sandbox_default()), so that
+ * sw.sandbox can cap what policy code allocates.
+ */
+typedef struct {
+  size_t used;  /* bytes in use */
+  size_t limit; /* 0: no limit */
+  int tripped;  /* the limit refused an allocation */
+} sw_sandbox_t;
+void* sw_sandbox_alloc(void* ud, void* ptr, size_t osize, size_t nsize);
+sw_sandbox_t* sw_sandbox_default(void);
 
 /* Puts every sw.* module into package.preload (core/module.c). */
 void sw_preload_all(lua_State* L);

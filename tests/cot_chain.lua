@@ -1038,6 +1038,9 @@ end
 --     n_extra        that many more l10n links on docker-worker (default 0)
 --   graph_tasks  that many more (unrelated) entries in the task graph of
 --                the root's parent; written to a file (chain.tmpdir)
+--   graph_file   a JSON object file (for instance the 128 MB output of
+--                shared/tools/gen-task-graph.py) whose entries go into that
+--                same task graph after the chain's own; read, not changed
 --   now_ms       the decision's created time (default: a minute ago)
 --   root_provisioner, root_worker_type
 --                the root's task queue (default scriptworker-k8s/
@@ -1071,6 +1074,7 @@ function M.build(opts)
     decision_worker_type = "decision",
     decision_image = "mozillareleases/gecko_decision:5.0.0@sha256:" .. hex_bytes(32),
     graph_tasks = opts.graph_tasks or 0,
+    graph_file = opts.graph_file,
     tampered = nil,
   }, Chain)
   if p.kind == "hg" then
@@ -1272,10 +1276,39 @@ local function filler_entry(chain, i, created_ms)
     optimization = null, soft_dependencies = A({}), task = def, task_id = id })
 end
 
--- The filler entries as JSON text ("\"id\": {...}" joined with ",\n"),
--- made once per chain and kept in a file.
+-- Whether the root's parent has a file-backed task graph.
+local function big_graph(chain)
+  return chain.graph_tasks > 0 or chain.graph_file ~= nil
+end
+
+-- The entries of opts.graph_file: {path, first, last}, the byte range
+-- between the braces of its top-level object.
+local function graph_file_range(path)
+  local f = assert(io.open(path, "rb"))
+  local size = assert(f:seek("end"))
+  assert(f:seek("set", 0))
+  local head = assert(f:read(math.min(size, 4096)), "cot_chain: graph_file " .. path .. " is empty")
+  local open = head:find("^%s*{")
+  assert(open, "cot_chain: graph_file " .. path .. ": expected a JSON object")
+  open = head:find("{", 1, true)
+  local tail_len = math.min(size, 4096)
+  assert(f:seek("set", size - tail_len))
+  local tail = assert(f:read(tail_len))
+  f:close()
+  local close = tail:match("()}%s*$")
+  assert(close, "cot_chain: graph_file " .. path .. ": expected a JSON object")
+  return { path = path, first = open + 1, last = size - tail_len + close - 1 }
+end
+
+-- The filler entries as JSON text ("\"id\": {...}" joined with ",\n"):
+-- {path, first, last} (a byte range of a file, 1-based and inclusive),
+-- made once per chain and kept in a file, or the range of opts.graph_file.
 local function filler_file(chain)
   if chain.filler_path then
+    return chain.filler_path
+  end
+  if chain.graph_file then
+    chain.filler_path = graph_file_range(chain.graph_file)
     return chain.filler_path
   end
   chain.tmpdir = chain.tmpdir or support.tmpdir()
@@ -1286,31 +1319,36 @@ local function filler_file(chain)
     assert(f:write(i > 1 and ",\n" or "", encode(id), ": ", encode(entry, { sort_keys = true })))
   end
   assert(f:close())
-  chain.filler_path = path
-  return path
+  chain.filler_path = { path = path, first = 1, last = assert(fs.stat(path)).size }
+  return chain.filler_path
 end
 
 -- The task-graph.json artifact of parent `holder`: its members, then the
 -- filler (in a file) when this is the root's parent and graph_tasks > 0.
 local function graph_artifact(chain, holder, graph)
-  if chain.graph_tasks == 0 or holder ~= chain.root_rec.parent then
+  if not big_graph(chain) or holder ~= chain.root_rec.parent then
     return encode(graph, { indent = 2, sort_keys = true })
   end
   local filler = filler_file(chain)
+  chain.tmpdir = chain.tmpdir or support.tmpdir()
   local path = chain.tmpdir .. "/task-graph-" .. holder.id .. ".json"
   local out = assert(io.open(path, "wb"))
   local text = encode(graph, { sort_keys = true })
   -- the members' object without its closing brace, then the filler
   assert(out:write(text:sub(1, -2), next(graph) and ",\n" or "\n"))
-  local inp = assert(io.open(filler, "rb"))
-  while true do
-    local block = inp:read(1 << 20)
+  local inp = assert(io.open(filler.path, "rb"))
+  assert(inp:seek("set", filler.first - 1))
+  local left = filler.last - filler.first + 1
+  while left > 0 do
+    local block = inp:read(math.min(left, 1 << 20))
     if not block then
       break
     end
     assert(out:write(block))
+    left = left - #block
   end
   inp:close()
+  assert(left == 0, "cot_chain: " .. filler.path .. " is shorter than it was")
   assert(out:write("\n}"))
   assert(out:close())
   return { path = path }
@@ -2036,7 +2074,7 @@ M.TAMPERINGS = {
     -- one byte of the pretty-printed graph, after the CoT was made
     fn = function(chain, arg)
       local rec = target(chain, arg, { "decision" }, "the decision")
-      assert(chain.graph_tasks == 0 or rec ~= chain.root_rec.parent, "cot_chain: not with a file-backed graph")
+      assert(not big_graph(chain) or rec ~= chain.root_rec.parent, "cot_chain: not with a file-backed graph")
       add_hook(chain, "post", function(c)
         local arts = c.artifacts[rec.id]
         arts["public/task-graph.json"] = arts["public/task-graph.json"] .. "\n"

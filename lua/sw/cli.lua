@@ -30,10 +30,19 @@ claim a task, verify its chain of trust, run task_script, upload the
 artifacts and report the result, one task at a time.
 
 Options:
-  --policy FILE   the instance policy (task types, products, keys), reloaded
-                  on SIGHUP and when the file changes
+  --policy FILE   the instance policy; its folder is the policy set (task
+                  types, worker implementations and their keys, products).
+                  Without it: the config's policy_dir, else the installed
+                  policies
   --version       print the version and exit
   --help          print this help and exit
+
+Signals (the worker):
+  SIGHUP          reload the policy set and re-read the ed25519 private key;
+                  on any error the old ones stay in force (logged). Edits
+                  under the policy folder are reloaded without a signal
+  SIGTERM         stop the running script, upload, report worker-shutdown
+  SIGUSR1         finish the current task, then exit
 ]==]
 
 local function eprintf(fmt, ...)

@@ -133,6 +133,7 @@ end
 -- Resolves every top-level {"by-cot-product": {...}} for config.cot_product.
 function M.apply_product_config(config, messages, path)
   local product = config.cot_product
+  local missing = {}
   for key, value in pairs(config) do
     if is_by_product(value) then
       if product == nil or product == json.null then
@@ -140,13 +141,18 @@ function M.apply_product_config(config, messages, path)
       else
         local v = value["by-cot-product"][product]
         if v == nil then
-          messages[#messages + 1] = string.format("%sProduct %s not specified for key %s",
+          missing[#missing + 1] = string.format("%sProduct %s not specified for key %s",
             path and (path .. ": ") or "", product, key)
         else
           config[key] = v
         end
       end
     end
+  end
+  -- One line per key, in a stable order (pairs has none).
+  table.sort(missing)
+  for _, m in ipairs(missing) do
+    messages[#messages + 1] = m
   end
 end
 
@@ -518,7 +524,6 @@ function M.load(path, opts)
       path, short(config.cot_product), tostring(set.dir))
   end
   if #messages > 0 then
-    table.sort(messages)
     return nil, messages
   end
   config.credentials = nil

@@ -12,6 +12,7 @@ local regex = require("sw.regex")
 local sign = require("sw.sign")
 local hash = require("sw.hash")
 local fs = require("sw.fs")
+local sandbox = require("sw.sandbox")
 
 local M = {}
 
@@ -20,6 +21,11 @@ local M = {}
 -- policies use (a few thousand) and far below a runaway loop's appetite.
 M.LOAD_BUDGET = 10000000
 M.CALL_BUDGET = 10000000
+-- Bytes a file may allocate while it loads, and a policy function per call,
+-- beyond what the worker had in use before (docs/policies.md "Limits").
+-- The shipped policies need a few kilobytes.
+M.LOAD_MEMORY = 64 * 1024 * 1024
+M.CALL_MEMORY = 64 * 1024 * 1024
 -- The count hook fires every STEP instructions until the budget is spent.
 local STEP = 1000
 -- A policy file is source text written by people; anything bigger is a
@@ -336,33 +342,59 @@ local function new_env(file)
   })
 end
 
--- Runs fn(...) under an instruction budget, Redis style: a count hook adds
--- up instructions; once the budget is spent the hook raises on every
--- instruction of policy code (functions whose source is in `sources`), so a
--- pcall inside the policy cannot swallow the kill. The caller's own hook is
--- put back afterwards. Returns pcall's results.
--- TODO: a memory budget (a counting allocator in the core) is a later issue.
-local function run_budgeted(budget, sources, fn, ...)
+-- Runs fn(...) under an instruction budget and a memory limit. Returns
+-- pcall's results, or false and what stopped it.
+--
+-- Instructions (Redis style): a count hook adds up instructions; once the
+-- budget is spent the hook raises on every line of policy code (functions
+-- whose source is in `sources`), so a pcall inside the policy cannot
+-- swallow the kill.
+--
+-- Memory: the executable's allocator (sw.sandbox, core/sandbox.c) refuses
+-- to let more than `memory` bytes beyond what is in use at the start be
+-- allocated; the refusal raises a memory error where the policy allocated,
+-- and the hook then stops policy code as above. Under stock Lua (busted),
+-- where the allocator is not ours, the hook watches collectgarbage("count")
+-- instead (a full collection first, so garbage does not count).
+-- Either way a call that hit a limit fails, even if the policy caught the
+-- error itself. The caller's own hook is put back afterwards.
+local function run_budgeted(budget, memory, sources, fn, ...)
   local old_hook, old_mask, old_count = debug.gethook()
   local used = 0
-  local exhausted = false
-  local message = string.format("ran out of its instruction budget (%d instructions)", budget)
-  local function hook()
-    if exhausted then
-      local info = debug.getinfo(2, "S")
-      if info and sources[info.source] then
-        error(message, 0)
+  local killed
+  local budget_message = string.format("ran out of its instruction budget (%d instructions)", budget)
+  local memory_message = string.format("ran out of its memory limit (%d bytes)", memory)
+  local token = sandbox.limit_memory(memory)
+  local gc_start = not token and collectgarbage("count")
+  -- What stopped the policy, or nil while nothing did.
+  local function exceeded()
+    if token then
+      if sandbox.memory_tripped() then
+        return memory_message
       end
-      return
+    elseif (collectgarbage("count") - gc_start) * 1024 > memory then
+      collectgarbage("collect")
+      if (collectgarbage("count") - gc_start) * 1024 > memory then
+        return memory_message
+      end
     end
     used = used + STEP
     if used >= budget then
-      exhausted = true
-      debug.sethook(hook, "l", 1)
-      local info = debug.getinfo(2, "S")
-      if info and sources[info.source] then
-        error(message, 0)
+      return budget_message
+    end
+    return nil
+  end
+  local function hook()
+    if not killed then
+      killed = exceeded()
+      if not killed then
+        return
       end
+      debug.sethook(hook, "l", 1)
+    end
+    local info = debug.getinfo(2, "S")
+    if info and sources[info.source] then
+      error(killed, 0)
     end
   end
   debug.sethook(hook, "", math.min(STEP, budget))
@@ -372,8 +404,12 @@ local function run_budgeted(budget, sources, fn, ...)
   else
     debug.sethook()
   end
-  if not res[1] and exhausted then
-    res[2] = message
+  local tripped = token and sandbox.restore_memory(token)
+  if tripped and not killed then
+    killed = memory_message
+  end
+  if killed then
+    res = table.pack(false, killed)
   end
   return res
 end
@@ -430,10 +466,12 @@ end
 -- Loads and checks the policy folder `dir`. Returns the set, or nil and the
 -- sorted list of every error ("<folder>/<file>: <where>: <what>, got X").
 -- opts.budget: instructions per file at load (default M.LOAD_BUDGET);
--- opts.call_budget: per policy call (default M.CALL_BUDGET).
+-- opts.call_budget: per policy call (default M.CALL_BUDGET); opts.memory and
+-- opts.call_memory: bytes at load and per call (M.LOAD_MEMORY, M.CALL_MEMORY).
 function M.load(dir, opts)
   opts = opts or {}
   local budget = opts.budget or M.LOAD_BUDGET
+  local memory = opts.memory or M.LOAD_MEMORY
   local real, rerr = fs.realpath(dir)
   if not real then
     return nil, { string.format("%s: cannot read the policy folder: %s", dir, rerr) }
@@ -450,6 +488,7 @@ function M.load(dir, opts)
 
   local set = {
     dir = dir, files = {}, call_budget = opts.call_budget or M.CALL_BUDGET,
+    call_memory = opts.call_memory or M.CALL_MEMORY,
     task_types = {}, worker_impls = {}, products = {}, instances = {},
     -- "<folder>/<file>" -> policy table and back; the chunk sources of the
     -- set (for the budget hook).
@@ -489,7 +528,7 @@ function M.load(dir, opts)
           errors[#errors + 1] = lerr
         else
           set.sources[source] = true
-          local res = run_budgeted(budget, set.sources, chunk)
+          local res = run_budgeted(budget, memory, set.sources, chunk)
           if not res[1] then
             local msg = tostring(res[2])
             if msg:sub(1, #file + 1) == file .. ":" then
@@ -613,11 +652,59 @@ function M.call(set, file, fn, ...)
   if type(f) ~= "function" then
     error(string.format("policy.call: %s: %s is not a function", file, show(fn)), 2)
   end
-  local res = run_budgeted(set.call_budget or M.CALL_BUDGET, set.sources, f, ...)
+  local res = run_budgeted(set.call_budget or M.CALL_BUDGET, set.call_memory or M.CALL_MEMORY, set.sources, f, ...)
   if not res[1] then
     return nil, string.format("%s: %s: %s", file, fn, tostring(res[2])), "error"
   end
   return table.unpack(res, 2, res.n)
+end
+
+-- Whether the user u ({uid, gid}, as task.resolve_script_user resolves
+-- task_script_user) could change the policy set in `dir`: write to the
+-- folder, a sub-folder or a file in it, or rename the folder away through a
+-- writable ancestor (a sticky one only lets it move what it owns). The
+-- script runs with its uid and primary group only (libuv drops the
+-- supplementary groups), so the mode bits tell. Returns true, or nil and
+-- "<path> (mode NNNN, uid U, gid G)" naming the first such path.
+function M.safe_from(dir, u)
+  local real, err = fs.realpath(dir)
+  if not real then
+    return nil, string.format("%s: %s", dir, tostring(err))
+  end
+  local function writable(st)
+    return (st.uid == u.uid and st.mode & 128 ~= 0) or (st.gid == u.gid and st.mode & 16 ~= 0)
+      or st.mode & 2 ~= 0
+  end
+  local function describe(path, st)
+    return string.format("%s (mode %04o, uid %d, gid %d)", path, st.mode, st.uid, st.gid)
+  end
+  local paths = { real }
+  local entries, werr = fs.walk(real, { dirs = true })
+  if not entries then
+    return nil, werr
+  end
+  for _, rel in ipairs(entries) do
+    paths[#paths + 1] = real .. "/" .. rel
+  end
+  for _, p in ipairs(paths) do
+    local st = fs.stat(p)
+    if st and (writable(st) or st.uid == u.uid) then
+      -- The owner may chmod it at will.
+      return nil, describe(p, st)
+    end
+  end
+  local child, child_st = real, fs.stat(real)
+  while child ~= "/" do
+    local parent = child:match("^(.*)/[^/]*$")
+    parent = parent == "" and "/" or parent
+    local st = fs.stat(parent)
+    if st and (st.uid == u.uid
+        or (writable(st) and not (st.mode & 512 ~= 0 and child_st and child_st.uid ~= u.uid))) then
+      return nil, describe(parent, st)
+    end
+    child, child_st = parent, st
+  end
+  return true
 end
 
 -- The policy folder installed with the runtime: beside lua/ (the source

@@ -702,6 +702,9 @@ function M.run(w, claim)
     taken_until = M.parse_time(claim.takenUntil),
     policy = w.policy,
     keys_from_config = w.keys_from_config,
+    -- A reload (sw.reload) swaps w's set, config and key: this task keeps
+    -- the ones it started with.
+    signer = w.signer,
   }
   sched.label(t.task_id)
   t.secrets = {}
@@ -788,7 +791,7 @@ function M.run(w, claim)
       worker_id = cfg.worker_id,
       worker_type = cfg.worker_type,
       alg = cfg.chain_of_trust_hash_algorithm,
-      signer = cfg.sign_chain_of_trust and w.signer or nil,
+      signer = cfg.sign_chain_of_trust and t.signer or nil,
       digests = t.digests,
     })
     if not cot then

@@ -112,6 +112,19 @@ function M.run(config, credentials, opts)
     log.error(uerr)
     return 2
   end
+  local reload = require("sw.reload")
+  local fok, ferr = reload.check_folder(config, w.policy)
+  if not fok then
+    log.error(ferr)
+    return 2
+  end
+  -- SIGHUP and edits under the policy folder swap in a new set (sw.reload).
+  local reloader = opts.config_path and w.policy and reload.start(w, opts)
+  local _reloader <close> = setmetatable({}, { __close = function()
+    if reloader then
+      reloader.close()
+    end
+  end })
   track_descendants()
   task.stop_leftover_script(config)
   task.clean_dirs(config)

@@ -5,6 +5,7 @@
 -- what the worker does about each.
 local fs = require("sw.fs")
 local json = require("sw.json")
+local support = require("support")
 local worker_env = require("integration.fixtures.worker_env")
 local support_queue = worker_env.support_queue
 
@@ -211,6 +212,9 @@ describe("worker security: directories", function()
       { { artifact_dir = base .. "/a", task_log_dir = base .. "/a/public/logs", policy_dir = base .. "/a/p" },
         "artifact_dir: must not hold policy_dir" },
     }
+    -- A real policy folder there: it loads, and then its place is refused.
+    assert(fs.mkdirp(base .. "/a"))
+    assert(os.execute(string.format("cp -R '%s/policies' '%s/a/p'", support.root, base)))
     for i, c in ipairs(cases) do
       local st, log = start_with("holds" .. i, c[1])
       assert.are.same({ i, { code = 2 } }, { i, st })

@@ -441,6 +441,45 @@ describe("cot_chain", function()
       assert.is_nil(io.open(art.path, "rb"))
     end)
 
+    it("appends the entries of graph_file to the parent's task graph", function()
+      local dir = support.tmpdir()
+      local file = dir .. "/graph.json"
+      -- pretty-printed as gen-task-graph.py writes it, with blank space
+      -- around the braces
+      support.write(file, '\n{\n  "aaaaaaaaaaaaaaaaaaaaaa": {"kind": "test", "n": [1, 2]},\n'
+        .. '  "bbbbbbbbbbbbbbbbbbbbbb": {"kind": "build", "s": "}"}\n}\n')
+      local c = cot_chain.build({ graph_file = file })
+      local art = c.artifacts[c.decision.id]["public/task-graph.json"]
+      assert.is_string(art.path)
+      assert.are_not.equal(file, art.path)
+      local graph = assert(json.decode_file(art.path))
+      local n = 0
+      for _ in pairs(graph) do
+        n = n + 1
+      end
+      assert.are.equal(2 + 3, n)
+      assert.are.same({ kind = "test", n = { 1, 2 } }, graph.aaaaaaaaaaaaaaaaaaaaaa)
+      assert.are.same({ kind = "build", s = "}" }, graph.bbbbbbbbbbbbbbbbbbbbbb)
+      assert.is_table(graph[c.root_task_id])
+      assert.are.same({ sha256 = hash.file(art.path, "sha256") },
+        c.cot[c.decision.id].artifacts["public/task-graph.json"])
+      assert_valid(c)
+      c:cleanup()
+      assert.is_nil(io.open(art.path, "rb"))
+      -- the source file is left alone
+      assert.is_truthy(io.open(file, "rb"))
+      fs.rmtree(dir)
+    end)
+
+    it("refuses a graph_file that is not a JSON object", function()
+      local dir = support.tmpdir()
+      support.write(dir .. "/list.json", "[1, 2]\n")
+      assert.has_error(function()
+        cot_chain.build({ graph_file = dir .. "/list.json" })
+      end)
+      fs.rmtree(dir)
+    end)
+
     it("builds a normal chain in milliseconds", function()
       local t0 = os.clock()
       for _ = 1, 10 do

@@ -66,6 +66,9 @@ function M.run(args, cli)
   local worker = require("sw.worker")
   return sched.run(worker.run, config, creds, {
     policy = set,
+    -- Where a reload reads the config and the set again (sw.reload).
+    config_path = opts.config,
+    policy_file = opts.policy,
     keys_from_config = info.keys_from_config,
     exit_when_idle = os.getenv("SW_EXIT_WHEN_IDLE") == "1",
     max_tasks = tonumber(os.getenv("SW_MAX_TASKS") or ""),

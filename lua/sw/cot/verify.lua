@@ -379,7 +379,8 @@ end
 
 -- The Queue's getLatestArtifact URL of name, checked against
 -- valid_artifact_rules: the rule's taskId group must be the link's.
-function Engine:check_artifact_url(task_id, name)
+function Engine:check_artifact_url(l, name)
+  local task_id = l.task_id
   local url = self.queue:build_url("getLatestArtifact", task_id, name)
   local rules = self.config.valid_artifact_rules
   local matched = tree.match_url_regex(rules, url, function(m)
@@ -389,10 +390,10 @@ function Engine:check_artifact_url(task_id, name)
     return nil
   end)
   if not matched then
-    fail("task %s: can't validate url %s against valid_artifact_rules", task_id, url)
+    fail("%s: %s: can't validate url %s against valid_artifact_rules", l.who, name, http_redact(url))
   end
   if matched.taskId ~= task_id then
-    fail("task %s: url %s names task %s, not %s", task_id, url, tostring(matched.taskId), task_id)
+    fail("%s: %s: url %s names task %s, not %s", l.who, name, http_redact(url), tostring(matched.taskId), task_id)
   end
   return url
 end
@@ -401,7 +402,7 @@ end
 -- Returns the local path.
 function Engine:download(l, name, opts)
   opts = opts or {}
-  local url = self:check_artifact_url(l.task_id, name)
+  local url = self:check_artifact_url(l, name)
   local dir = self:cot_dir(l.task_id)
   assert(fs.mkdirp(dir))
   local path, perr = fs.safe_join(dir, name)
@@ -746,6 +747,18 @@ function Engine:github()
   }
 end
 
+-- The worker pool a link's task type requires (decision and docker-image
+-- pools of the product).
+function Engine:check_pool(l, tt)
+  if tt.worker_pools then
+    local pools = self.config[tt.worker_pools]
+    local pool = link_mod.task_queue(l.task)
+    if not pool or not set_of(is_array(pools) and pools or {})[pool] then
+      fail("%s: %s is not in %s for %s", l.who, show(pool), tt.worker_pools, tostring(self.config.cot_product))
+    end
+  end
+end
+
 -- Phase 5: task types: the worker implementations and pools a type allows,
 -- the task graph of parents, the v2 rebuild, and the type's own rule.
 function Engine:verify_task_types()
@@ -763,13 +776,7 @@ function Engine:verify_task_types()
           l.worker_impl)
       end
     end
-    if tt.worker_pools then
-      local pools = self.config[tt.worker_pools]
-      local pool = link_mod.task_queue(l.task)
-      if not pool or not set_of(is_array(pools) and pools or {})[pool] then
-        fail("%s: %s is not in %s for %s", l.who, show(pool), tt.worker_pools, tostring(self.config.cot_product))
-      end
-    end
+    self:check_pool(l, tt)
     if tt.parent then
       self:verify_parent(l, all)
     end
@@ -1011,6 +1018,16 @@ function M.verify_chain(opts)
     if not pok then
       fail("%s", table.concat(perrs, "\n"))
     end
+    -- A link is a parent by its name ("NAME:parent"), whatever task it is:
+    -- a build named as the parent would fail on its missing task graph.
+    -- Python fails such a task on the decision pools (VERIFY.md #29, #78);
+    -- so does this, before any download.
+    for _, l in ipairs(engine.links) do
+      local tt = engine.policy.task_types[l.task_type]
+      if tt and tt.parent then
+        engine:check_pool(l, tt)
+      end
+    end
     audit:say("info", format("the chain has %d links", #engine.links))
     engine:download_cots()
     engine:verify_cots()
@@ -1044,6 +1061,10 @@ function M.verify_chain(opts)
     -- still a failure, never a pass.
     msg = "chain of trust verification error: " .. tostring(err)
   end
+  -- The message goes to the Queue's task log and the caller's logs: the
+  -- secrets cut from every log line (the GitHub token, credentials) must
+  -- not reach them through a quoted field either.
+  msg = log.redact(msg)
   audit:say("error", "Chain of Trust verification error! " .. msg)
   audit:close()
   return nil, msg, status

@@ -214,6 +214,43 @@ end]] }, { budget = 100000 })
         errs)
     end)
 
+    -- busted runs stock Lua, whose allocator is not ours: this is the
+    -- collectgarbage("count") fallback of the hook.
+    it("stops an allocation loop at load time (stock Lua)", function()
+      local errs = errors_of({ ["task_types/build.lua"] = [[
+local t = {}
+while true do t[#t + 1] = string.rep("x", 1000) .. #t end]] }, { memory = 4 * 1024 * 1024 })
+      assert.same({ "policies/task_types/build.lua: ran out of its memory limit (4194304 bytes)" }, errs)
+    end)
+
+    -- The executable's counting allocator (core/sandbox.c) refuses the
+    -- allocation itself: one huge string is stopped before it exists.
+    for _, c in ipairs({
+      { "an allocation loop", "local t = {} while true do t[#t + 1] = string.rep('x', 1000) .. #t end" },
+      { "one huge allocation", "local s = string.rep('x', 1 << 30)" },
+      { "an allocation loop that catches the memory error",
+        "local t = {} while true do pcall(function() t[#t + 1] = string.rep('x', 1000) .. #t end) end" },
+    }) do
+      it("stops " .. c[1] .. " at load time (the executable)", function()
+        local dir = folder({ ["task_types/build.lua"] = c[2] })
+        local bin = os.getenv("SW_BIN") or (support.root .. "/build/scriptworker")
+        local script = dir .. "/../check.lua"
+        support.write(script, [[
+local policy = require("sw.policy")
+local sandbox = require("sw.sandbox")
+local set, errs = policy.load("]] .. dir .. [[", { memory = 4 * 1024 * 1024 })
+print(set, table.concat(errs or {}, "|"))
+-- The limit is gone: the worker allocates freely afterwards.
+local _, limit = sandbox.memory()
+local t = {}
+for i = 1, 200000 do t[i] = tostring(i) end
+print("after", limit, #t)]])
+        local out = shell(string.format("%s lua %s 2>&1", bin, script))
+        assert.equal("nil\tpolicies/task_types/build.lua: ran out of its memory limit (4194304 bytes)\n"
+          .. "after\t0\t200000\n", out)
+      end)
+    end
+
     it("reports a syntax error and a runtime error with their lines", function()
       local errs = errors_of({
         ["task_types/build.lua"] = "return {",
@@ -221,6 +258,73 @@ end]] }, { budget = 100000 })
       })
       assert.same({ "policies/task_types/build.lua:1: unexpected symbol near <eof>",
         "policies/task_types/l10n.lua:3: boom" }, errs)
+    end)
+  end)
+
+  describe("safe_from (task_script_user must not be able to change the set)", function()
+    local U = { uid = 54321, gid = 54321 }
+    local function is_root()
+      return shell("id -u"):match("^0") ~= nil
+    end
+
+    -- A folder "policies" inside a parent directory of mode 0755.
+    local function setup_folder()
+      local dir = folder()
+      assert(fs.chmod(dir .. "/..", tonumber("755", 8)))
+      return dir
+    end
+
+    it("accepts a folder only root can write to, under a sticky world-writable parent", function()
+      local dir = setup_folder()
+      assert.is_true(policy.safe_from(dir, U))
+      assert(fs.chmod(dir .. "/..", tonumber("1777", 8)))
+      assert.is_true(policy.safe_from(dir, U))
+    end)
+
+    it("names a file, a sub-folder or a parent the user could write to", function()
+      local dir = setup_folder()
+      local real = assert(fs.realpath(dir))
+      assert(fs.chmod(dir .. "/products/firefox.lua", tonumber("666", 8)))
+      local ok, where = policy.safe_from(dir, U)
+      assert.is_nil(ok)
+      assert.truthy(where:find(real .. "/products/firefox.lua (mode 0666, uid ", 1, true), where)
+      assert(fs.chmod(dir .. "/products/firefox.lua", tonumber("644", 8)))
+
+      assert(fs.chmod(dir .. "/task_types", tonumber("777", 8)))
+      ok, where = policy.safe_from(dir, U)
+      assert.is_nil(ok)
+      assert.truthy(where:find(real .. "/task_types (mode 0777", 1, true), where)
+      assert(fs.chmod(dir .. "/task_types", tonumber("755", 8)))
+
+      -- Renaming the folder away through its parent.
+      assert(fs.chmod(dir .. "/..", tonumber("777", 8)))
+      ok, where = policy.safe_from(dir, U)
+      assert.is_nil(ok)
+      assert.truthy(where:find(real:match("^(.*)/[^/]*$") .. " (mode 0777", 1, true), where)
+      assert(fs.chmod(dir .. "/..", tonumber("755", 8)))
+      assert.is_true(policy.safe_from(dir, U))
+    end)
+
+    it("refuses what the user owns or can write through its group (needs root to chown)", function()
+      if not is_root() then
+        pending("needs root")
+        return
+      end
+      local dir = setup_folder()
+      assert(fs.chown(dir .. "/signing.lua", U.uid, 0))
+      assert(fs.chmod(dir .. "/signing.lua", tonumber("444", 8)))
+      local ok, where = policy.safe_from(dir, U)
+      assert.is_nil(ok)
+      assert.truthy(where:find("/signing.lua (mode 0444, uid 54321, gid 0)", 1, true), where)
+      assert(fs.chown(dir .. "/signing.lua", 0, 0))
+      assert(fs.chown(dir .. "/products", 0, U.gid))
+      assert(fs.chmod(dir .. "/products", tonumber("775", 8)))
+      ok, where = policy.safe_from(dir, U)
+      assert.is_nil(ok)
+      assert.truthy(where:find("/products (mode 0775, uid 0, gid 54321)", 1, true), where)
+      -- Another group's write bit does not matter.
+      assert(fs.chown(dir .. "/products", 0, 0))
+      assert.is_true(policy.safe_from(dir, U))
     end)
   end)
 
@@ -265,6 +369,24 @@ return { name = "build", description = "d",
       end
       assert.equal(200000, n)
       assert.is_nil(debug.gethook())
+    end)
+
+    it("stops a function that allocates without end, and the caller keeps running", function()
+      local mset = assert(policy.load(folder({ ["task_types/build.lua"] = [[
+return { name = "build", description = "d",
+  verify = function()
+    local t = {}
+    while true do t[#t + 1] = string.rep("y", 1000) .. #t end
+  end }]] }), { call_memory = 4 * 1024 * 1024 }))
+      local ok, err = policy.call(mset, mset.task_types.build, "verify", {}, {})
+      assert.is_nil(ok)
+      assert.equal("policies/task_types/build.lua: verify: ran out of its memory limit (4194304 bytes)", err)
+      assert.is_nil(debug.gethook())
+      local t = {}
+      for i = 1, 100000 do
+        t[i] = string.rep("z", 100)
+      end
+      assert.equal(100000, #t)
     end)
 
     it("puts the caller's hook back", function()

@@ -29,13 +29,16 @@ M.CANONICAL = {
   hg = "https://hg.mozilla.org",
   github_raw = "https://raw.githubusercontent.com",
   github_api = "https://api.github.com",
+  -- GitHub's own pages: the "has it landed" check of pull requests
+  -- (VERIFY.md 8), which cot_input_urls.github redirects like the others
+  github = "https://github.com",
 }
 
 -- Most bytes accepted for one remote input.
 M.MAX_BODY = 64 * 1024 * 1024
 
 -- rebase(inputs, url) -> url with a canonical base replaced by the one
--- configured in inputs.urls (hg, github_raw, github_api).
+-- configured in inputs.urls (hg, github_raw, github_api, github).
 function M.rebase(inputs, url)
   local urls = inputs.urls
   if type(urls) ~= "table" then

@@ -274,6 +274,9 @@ describe("sw.cot.verify with hostile input", function()
       tasks[e.taskId].payload = json.object({ image = "x", env = json.object({}), features = json.object({}) })
     end
     tasks[d] = deepcopy(tasks[ua[1].taskId])
+    -- the parent runs in a decision pool, so that the walk gets to the
+    -- downloads (a parent elsewhere is refused before them)
+    tasks[d].workerType = "decision"
     local msg = refused(task, "can't download public/chain%-of%-trust%.json", tasks, {})
     assert.is_true(#msg > 0)
   end)
@@ -304,6 +307,22 @@ describe("sw.cot.verify with hostile input", function()
     end)
     assert.is_nil(ok)
     assert.equals("malformed-payload", status)
+  end)
+
+  it("rebases every remote input on cot_input_urls", function()
+    local rebase = require("sw.cot.v2.fetch").rebase
+    local inputs = { urls = { hg = "http://m/hg", github_raw = "http://m/raw/", github_api = "http://m/api",
+      github = "http://m/gh" } }
+    assert.equals("http://m/hg/projects/maple/json-pushes?changeset=abc&version=2&full=1",
+      rebase(inputs, "https://hg.mozilla.org/projects/maple/json-pushes?changeset=abc&version=2&full=1"))
+    assert.equals("http://m/raw/o/n/rev/.taskcluster.yml",
+      rebase(inputs, "https://raw.githubusercontent.com/o/n/rev/.taskcluster.yml"))
+    assert.equals("http://m/api/repos/o/n/commits/abc", rebase(inputs, "https://api.github.com/repos/o/n/commits/abc"))
+    assert.equals("http://m/gh/o/n/branch_commits/abc", rebase(inputs, "https://github.com/o/n/branch_commits/abc"))
+    -- Only whole bases: a look-alike host is left alone (and then fetched
+    -- from where it says, which a test would notice).
+    assert.equals("https://github.com.evil/x", rebase(inputs, "https://github.com.evil/x"))
+    assert.equals("https://hg.mozilla.org.evil/x", rebase(inputs, "https://hg.mozilla.org.evil/x"))
   end)
 
   it("turns shell globs into patterns", function()
