@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,6 +205,22 @@ static int guard_gc(lua_State* L) {
   return 0;
 }
 
+/* A guard holding nothing; with bufs, two FS_CHUNK buffers. Returns 0 or
+ * ENOMEM (then guard_release frees what was allocated). */
+static int guard_init(guard_t* g, int bufs) {
+  memset(g, 0, sizeof *g);
+  g->in = -1;
+  g->out = -1;
+  if (bufs) {
+    g->ibuf = (unsigned char*)malloc(FS_CHUNK);
+    g->obuf = (unsigned char*)malloc(FS_CHUNK);
+    if (g->ibuf == NULL || g->obuf == NULL) {
+      return ENOMEM;
+    }
+  }
+  return 0;
+}
+
 /* Pushes a new guard holding nothing; with bufs, two FS_CHUNK buffers. */
 static guard_t* guard_new(lua_State* L, int bufs) {
   guard_t* g = (guard_t*)lua_newuserdatauv(L, sizeof *g, 0);
@@ -211,12 +228,8 @@ static guard_t* guard_new(lua_State* L, int bufs) {
   g->in = -1;
   g->out = -1;
   luaL_setmetatable(L, FS_GUARD_MT);
-  if (bufs) {
-    g->ibuf = (unsigned char*)malloc(FS_CHUNK);
-    g->obuf = (unsigned char*)malloc(FS_CHUNK);
-    if (g->ibuf == NULL || g->obuf == NULL) {
-      luaL_error(L, "fs: out of memory");
-    }
+  if (guard_init(g, bufs) != 0) {
+    luaL_error(L, "fs: out of memory");
   }
   return g;
 }
@@ -264,9 +277,12 @@ static int atomic_open(guard_t* g, const char* path, mode_t mode) {
   return 0;
 }
 
-static int atomic_commit(guard_t* g, const char* path) {
+/* With durable 0 (a temporary output, removed after use) neither the
+ * file nor the directory is fsync'd: the rename alone still keeps readers
+ * from seeing a partial file. */
+static int atomic_commit_opt(guard_t* g, const char* path, int durable) {
   int fd = g->out;
-  if (fsync(fd) < 0) {
+  if (durable && fsync(fd) < 0) {
     return errno;
   }
   g->out = -1;
@@ -278,6 +294,9 @@ static int atomic_commit(guard_t* g, const char* path) {
   }
   free(g->tmp);
   g->tmp = NULL;
+  if (!durable) {
+    return 0;
+  }
   /* Make the rename durable. Some file systems cannot fsync a directory
    * (EINVAL); the data itself is already on disk then. */
   int dfd = open(g->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -287,6 +306,10 @@ static int atomic_commit(guard_t* g, const char* path) {
     return err;
   }
   return 0;
+}
+
+static int atomic_commit(guard_t* g, const char* path) {
+  return atomic_commit_opt(g, path, 1);
 }
 
 /* Opens src for reading into g->in; fills st. Returns 0 or errno. */
@@ -307,7 +330,7 @@ static int open_input(guard_t* g, const char* src, struct stat* st) {
 /* ---- stat -------------------------------------------------------------- */
 
 static void push_stat(lua_State* L, const struct stat* st) {
-  lua_createtable(L, 0, 6);
+  lua_createtable(L, 0, 7);
   lua_pushstring(L, type_name(st->st_mode));
   lua_setfield(L, -2, "type");
   lua_pushinteger(L, (lua_Integer)st->st_size);
@@ -321,6 +344,8 @@ static void push_stat(lua_State* L, const struct stat* st) {
   lua_setfield(L, -2, "uid");
   lua_pushinteger(L, (lua_Integer)st->st_gid);
   lua_setfield(L, -2, "gid");
+  lua_pushinteger(L, (lua_Integer)st->st_ino);
+  lua_setfield(L, -2, "ino");
 }
 
 static int fs_stat(lua_State* L) {
@@ -677,27 +702,21 @@ static int rm_at(int parent_fd, const char* name, pathbuf_t* pb) {
   return err;
 }
 
-static int fs_rmtree(lua_State* L) {
-  const char* path = check_path(L, 1);
+/* rm -rf path, refusing "/" (*unsafe set). pb names the entry that failed
+ * (the caller frees pb->s). Returns 0 or errno. */
+static int rmtree_run(const char* path, pathbuf_t* pb, int* unsafe) {
   char real[PATH_MAX];
-  pathbuf_t pb = {NULL, 0, 0};
   struct stat st;
   if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
       realpath(path, real) != NULL && strcmp(real, "/") == 0) {
-    return sw_fail(L, "unsafe", "fs.rmtree: %s: refusing to remove /", path);
+    *unsafe = 1;
+    return 0;
   }
-  int err = pb_append(&pb, path, strlen(path));
+  int err = pb_append(pb, path, strlen(path));
   if (err == 0) {
-    err = rm_at(AT_FDCWD, path, &pb);
+    err = rm_at(AT_FDCWD, path, pb);
   }
-  if (err != 0) {
-    lua_pushstring(L, pb.s != NULL ? pb.s : path);
-    free(pb.s);
-    return fail_path(L, "rmtree", lua_tostring(L, -1), err);
-  }
-  free(pb.s);
-  lua_pushboolean(L, 1);
-  return 1;
+  return err;
 }
 
 /* ---- walk and listdir -------------------------------------------------- */
@@ -708,6 +727,9 @@ typedef struct {
   const char* type;
   int descend; /* a directory to read: a dir, or a followed link to one */
   struct stat st;
+  /* snapshot: the SHA-256 and SHA-512 of the bytes copied */
+  unsigned char sha256[32];
+  unsigned char sha512[64];
 } entry_t;
 
 typedef struct {
@@ -801,7 +823,7 @@ static int walk_dir(list_t* l, const char* root, long parent, int follow,
     if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
       continue;
     }
-    entry_t e = {NULL, parent, NULL, 0, {0}};
+    entry_t e = {NULL, parent, NULL, 0, {0}, {0}, {0}};
     char* cfull = path_join(full, de->d_name);
     e.path = rel == NULL ? strdup(de->d_name) : path_join(rel, de->d_name);
     if (cfull == NULL || e.path == NULL) {
@@ -943,7 +965,7 @@ static int fs_listdir(lua_State* L) {
     if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
       continue;
     }
-    entry_t e = {strdup(de->d_name), -1, NULL, 0, {0}};
+    entry_t e = {strdup(de->d_name), -1, NULL, 0, {0}, {0}, {0}};
     err = e.path == NULL ? ENOMEM : list_push(l, &e);
     if (err != 0) {
       break;
@@ -1218,42 +1240,39 @@ static int fs_write_file_atomic(lua_State* L) {
   return 1;
 }
 
-static int fs_copy_file(lua_State* L) {
-  const char* src = check_path(L, 1);
-  const char* dst = check_path(L, 2);
-  int keep_mode = lua_isnoneornil(L, 3);
-  mode_t mode = opt_mode(L, 3, 0);
-  lua_settop(L, 3);
-  guard_t* g = guard_new(L, 1);
+/* Copies src over dst atomically (mode: src's with keep_mode). Returns 0
+ * or errno, with *src_failed set when the error is src's. */
+static int copy_run(const char* src, const char* dst, int keep_mode,
+                    mode_t mode, int durable, int* src_failed) {
+  guard_t g;
+  int err = guard_init(&g, 1);
   struct stat st;
-  int err = open_input(g, src, &st);
+  if (err == 0) {
+    err = open_input(&g, src, &st);
+    *src_failed = err != 0;
+  }
   if (err != 0) {
-    guard_release(g);
-    return fail_path(L, "copy_file", src, err);
+    guard_release(&g);
+    return err;
   }
   if (keep_mode) {
     mode = st.st_mode & 07777;
   }
-  const char* failed = dst;
-  err = atomic_open(g, dst, mode);
+  err = atomic_open(&g, dst, mode);
   while (err == 0) {
-    ssize_t n = read_some(g->in, g->ibuf, FS_CHUNK);
+    ssize_t n = read_some(g.in, g.ibuf, FS_CHUNK);
     if (n < 0) {
       err = errno;
-      failed = src;
+      *src_failed = 1;
     } else if (n == 0) {
-      err = atomic_commit(g, dst);
+      err = atomic_commit_opt(&g, dst, durable);
       break;
     } else {
-      err = write_all(g->out, g->ibuf, (size_t)n);
+      err = write_all(g.out, g.ibuf, (size_t)n);
     }
   }
-  guard_release(g);
-  if (err != 0) {
-    return fail_path(L, "copy_file", failed, err);
-  }
-  lua_pushboolean(L, 1);
-  return 1;
+  guard_release(&g);
+  return err;
 }
 
 /* ---- gzip -------------------------------------------------------------- */
@@ -1470,31 +1489,207 @@ static int fs_gunzip_string(lua_State* L) {
   return 1;
 }
 
-static int fs_gzip_file(lua_State* L) {
-  const char* src = check_path(L, 1);
-  const char* dst = check_path(L, 2);
-  int level = check_level(L, 3);
-  guard_t* g = guard_new(L, 1);
-  gz_io_t io = {g, NULL, 0, NULL, 0};
+/* Gzips src into dst atomically. Returns 0 or errno, with *src_failed set
+ * when the error is src's. */
+static int gzip_run(const char* src, const char* dst, int level, int durable,
+                    int* src_failed) {
+  guard_t g;
+  int err = guard_init(&g, 1);
+  gz_io_t io = {&g, NULL, 0, NULL, 0};
   struct stat st;
-  int err = open_input(g, src, &st);
-  if (err != 0) {
-    guard_release(g);
-    return fail_path(L, "gzip_file", src, err);
+  if (err == 0) {
+    err = open_input(&g, src, &st);
+    *src_failed = err != 0;
   }
-  err = atomic_open(g, dst, st.st_mode & 07777);
+  if (err == 0) {
+    err = atomic_open(&g, dst, st.st_mode & 07777);
+  }
   if (err == 0) {
     err = gz_deflate(&io, level);
   }
   if (err == 0) {
-    err = atomic_commit(g, dst);
+    err = atomic_commit_opt(&g, dst, durable);
   }
-  guard_release(g);
-  if (err != 0) {
-    return fail_path(L, "gzip_file", io.read_err != 0 ? src : dst, err);
+  guard_release(&g);
+  if (io.read_err != 0) {
+    *src_failed = 1;
+  }
+  return err;
+}
+
+/* ---- the thread pool: copy_file, gzip_file, rmtree --------------------- */
+
+/*
+ * Inside a task these run on libuv's thread pool and yield, as hash.file
+ * does, so a large artifact or a deep work dir does not stop the loop;
+ * elsewhere (or where the task cannot yield) they run inline. A pool job
+ * owns copies of its paths; a cancelled task only drops its claim (task =
+ * NULL), and the after-work callback, which libuv always calls, frees it.
+ */
+enum { JOB_COPY, JOB_GZIP, JOB_RMTREE };
+
+typedef struct {
+  uv_work_t req;
+  sw_task_t* task; /* NULL once the task was cancelled */
+  int op;
+  int status; /* of the work request */
+  const char* src;
+  const char* dst; /* NULL for rmtree */
+  mode_t mode;
+  int keep_mode;
+  int level;
+  int durable;
+  int err;
+  int src_failed;
+  int unsafe;
+  pathbuf_t pb; /* rmtree: the entry that failed */
+  char paths[]; /* a pool job's copies of src and dst */
+} fs_job_t;
+
+static const char* const job_names[] = {"copy_file", "gzip_file", "rmtree"};
+
+static void job_run(fs_job_t* j) {
+  switch (j->op) {
+    case JOB_COPY:
+      j->err = copy_run(j->src, j->dst, j->keep_mode, j->mode, j->durable,
+                        &j->src_failed);
+      break;
+    case JOB_GZIP:
+      j->err = gzip_run(j->src, j->dst, j->level, j->durable, &j->src_failed);
+      break;
+    default:
+      j->err = rmtree_run(j->src, &j->pb, &j->unsafe);
+      break;
+  }
+}
+
+/* What the function returns: true, or nil, msg, code. */
+static int job_push(lua_State* L, void* data) {
+  fs_job_t* j = (fs_job_t*)data;
+  const char* name = job_names[j->op];
+  if (j->status != 0) {
+    lua_pushfstring(L, "fs.%s", name);
+    return sw_fail_uv(L, lua_tostring(L, -1), j->status);
+  }
+  if (j->unsafe) {
+    return sw_fail(L, "unsafe", "fs.rmtree: %s: refusing to remove /", j->src);
+  }
+  if (j->err != 0) {
+    const char* where = j->src;
+    if (j->op == JOB_RMTREE) {
+      where = j->pb.s != NULL ? j->pb.s : j->src;
+    } else if (!j->src_failed) {
+      where = j->dst;
+    }
+    return fail_path(L, name, where, j->err);
   }
   lua_pushboolean(L, 1);
   return 1;
+}
+
+static void job_free(fs_job_t* j) {
+  free(j->pb.s);
+  free(j);
+}
+
+static void job_work(uv_work_t* req) { job_run((fs_job_t*)req->data); }
+
+static void job_done(uv_work_t* req, int status) {
+  fs_job_t* j = (fs_job_t*)req->data;
+  if (j->task != NULL) {
+    j->status = status;
+    sw_task_resume(j->task, job_push, j);
+  }
+  job_free(j);
+}
+
+static void job_cancel(void* data) {
+  fs_job_t* j = (fs_job_t*)data;
+  j->task = NULL;
+  /* Succeeds only if no thread has started it; either way job_done runs
+   * on the loop and frees j. */
+  (void)uv_cancel((uv_req_t*)&j->req);
+}
+
+/* Runs the job described by proto (paths borrowed from the Lua stack):
+ * on the pool when the running task may yield, inline otherwise. */
+static int job_start(lua_State* L, const fs_job_t* proto) {
+  sw_task_t* t = sw_task_waitable(L);
+  if (t == NULL) {
+    fs_job_t j = *proto;
+    job_run(&j);
+    /* pb is read by the push and freed after; a memory error in between
+     * would leak it, as any raise from a C function that holds memory. */
+    int n = job_push(L, &j);
+    free(j.pb.s);
+    return n;
+  }
+  size_t ls = strlen(proto->src) + 1;
+  size_t ld = proto->dst != NULL ? strlen(proto->dst) + 1 : 0;
+  fs_job_t* j = (fs_job_t*)malloc(sizeof *j + ls + ld);
+  if (j == NULL) {
+    return luaL_error(L, "fs.%s: out of memory", job_names[proto->op]);
+  }
+  *j = *proto;
+  memcpy(j->paths, proto->src, ls);
+  j->src = j->paths;
+  if (proto->dst != NULL) {
+    memcpy(j->paths + ls, proto->dst, ld);
+    j->dst = j->paths + ls;
+  }
+  j->req.data = j;
+  j->task = t;
+  int rc = uv_queue_work(sw_loop(L), &j->req, job_work, job_done);
+  if (rc != 0) {
+    job_free(j);
+    lua_pushfstring(L, "fs.%s", job_names[proto->op]);
+    return sw_fail_uv(L, lua_tostring(L, -1), rc);
+  }
+  sw_task_set_pending(t, job_cancel, j);
+  return lua_yield(L, 0);
+}
+
+/* opts.fsync (default true): false for a temporary output, which then
+ * costs no fsync of the file and its directory. */
+static int opt_durable(lua_State* L, int arg) {
+  if (!lua_isnoneornil(L, arg)) {
+    luaL_checktype(L, arg, LUA_TTABLE);
+  }
+  return opt_flag(L, arg, "fsync", 1);
+}
+
+/* fs.rmtree(path) -> true | nil, msg, code */
+static int fs_rmtree(lua_State* L) {
+  fs_job_t j;
+  memset(&j, 0, sizeof j);
+  j.op = JOB_RMTREE;
+  j.src = check_path(L, 1);
+  return job_start(L, &j);
+}
+
+/* fs.copy_file(src, dst[, mode[, opts]]) -> true | nil, msg, code */
+static int fs_copy_file(lua_State* L) {
+  fs_job_t j;
+  memset(&j, 0, sizeof j);
+  j.op = JOB_COPY;
+  j.src = check_path(L, 1);
+  j.dst = check_path(L, 2);
+  j.keep_mode = lua_isnoneornil(L, 3);
+  j.mode = opt_mode(L, 3, 0);
+  j.durable = opt_durable(L, 4);
+  return job_start(L, &j);
+}
+
+/* fs.gzip_file(src, dst[, level[, opts]]) -> true | nil, msg, code */
+static int fs_gzip_file(lua_State* L) {
+  fs_job_t j;
+  memset(&j, 0, sizeof j);
+  j.op = JOB_GZIP;
+  j.src = check_path(L, 1);
+  j.dst = check_path(L, 2);
+  j.level = check_level(L, 3);
+  j.durable = opt_durable(L, 4);
+  return job_start(L, &j);
 }
 
 static int fs_gunzip_file(lua_State* L) {
@@ -1707,6 +1902,16 @@ static int fs_chown(lua_State* L) {
 
 /* ---- snapshot ---------------------------------------------------------- */
 
+static void push_hex(lua_State* L, const unsigned char* p, size_t n) {
+  static const char digits[] = "0123456789abcdef";
+  char hex[128];
+  for (size_t i = 0; i < n && i < 64; i++) {
+    hex[2 * i] = digits[p[i] >> 4];
+    hex[2 * i + 1] = digits[p[i] & 15];
+  }
+  lua_pushlstring(L, hex, 2 * (n < 64 ? n : 64));
+}
+
 /* Directory levels a snapshot enters (each holds two descriptors). */
 #define FS_SNAPSHOT_DEPTH 64
 
@@ -1720,11 +1925,32 @@ typedef struct {
 } snap_t;
 
 static int snap_note(snap_t* s, const char* why, off_t size) {
-  entry_t e = {strdup(s->rel.s), -1, why, 0, {0}};
+  entry_t e;
+  memset(&e, 0, sizeof e);
+  e.path = strdup(s->rel.s);
+  e.parent = -1;
+  e.type = why;
   if (e.path == NULL) {
     return ENOMEM;
   }
   e.st.st_size = size;
+  return list_push(s->out, &e);
+}
+
+/* A copied file: its size and inode (of the copy) and its digests. */
+static int snap_copied(snap_t* s, const struct stat* copy,
+                       const unsigned char* sha256,
+                       const unsigned char* sha512) {
+  entry_t e;
+  memset(&e, 0, sizeof e);
+  e.path = strdup(s->rel.s);
+  e.parent = -1;
+  if (e.path == NULL) {
+    return ENOMEM;
+  }
+  e.st = *copy;
+  memcpy(e.sha256, sha256, sizeof e.sha256);
+  memcpy(e.sha512, sha512, sizeof e.sha512);
   return list_push(s->out, &e);
 }
 
@@ -1769,9 +1995,18 @@ static int snap_file(snap_t* s, int fd, int destdir, const char* name) {
   if (out < 0) {
     return errno;
   }
+  /* Both digests are taken from the bytes as they are copied, so the
+   * chain of trust and the object upload need not read the file again
+   * (and describe exactly what the copy holds). */
+  EVP_MD_CTX* c256 = EVP_MD_CTX_new();
+  EVP_MD_CTX* c512 = EVP_MD_CTX_new();
   int err = 0;
-  off_t total = 0;
-  for (;;) {
+  if (c256 == NULL || c512 == NULL ||
+      !EVP_DigestInit_ex2(c256, EVP_sha256(), NULL) ||
+      !EVP_DigestInit_ex2(c512, EVP_sha512(), NULL)) {
+    err = ENOMEM;
+  }
+  while (err == 0) {
     ssize_t n = read_some(fd, s->buf, FS_CHUNK);
     if (n < 0) {
       err = errno;
@@ -1780,16 +2015,29 @@ static int snap_file(snap_t* s, int fd, int destdir, const char* name) {
     if (n == 0) {
       break;
     }
-    err = write_all(out, s->buf, (size_t)n);
-    if (err != 0) {
+    if (!EVP_DigestUpdate(c256, s->buf, (size_t)n) ||
+        !EVP_DigestUpdate(c512, s->buf, (size_t)n)) {
+      err = ENOMEM;
       break;
     }
-    total += n;
+    err = write_all(out, s->buf, (size_t)n);
+  }
+  unsigned char d256[32];
+  unsigned char d512[64];
+  if (err == 0 && (!EVP_DigestFinal_ex(c256, d256, NULL) ||
+                   !EVP_DigestFinal_ex(c512, d512, NULL))) {
+    err = ENOMEM;
+  }
+  EVP_MD_CTX_free(c256);
+  EVP_MD_CTX_free(c512);
+  struct stat copy;
+  if (err == 0 && fstat(out, &copy) < 0) {
+    err = errno;
   }
   if (close(out) < 0 && err == 0) {
     err = errno;
   }
-  return err != 0 ? err : snap_note(s, NULL, total);
+  return err != 0 ? err : snap_copied(s, &copy, d256, d512);
 }
 
 static int snap_dir(snap_t* s, int srcfd, int destfd, int depth);
@@ -1981,12 +2229,18 @@ static int fs_snapshot(lua_State* L) {
   lua_Integer nr = 0;
   for (size_t i = 0; i < l->n; i++) {
     const entry_t* e = &l->v[i];
-    lua_createtable(L, 0, 2);
+    lua_createtable(L, 0, 5);
     lua_pushstring(L, e->path);
     lua_setfield(L, -2, "name");
     if (e->type == NULL) {
       lua_pushinteger(L, (lua_Integer)e->st.st_size);
       lua_setfield(L, -2, "size");
+      lua_pushinteger(L, (lua_Integer)e->st.st_ino);
+      lua_setfield(L, -2, "ino");
+      push_hex(L, e->sha256, sizeof e->sha256);
+      lua_setfield(L, -2, "sha256");
+      push_hex(L, e->sha512, sizeof e->sha512);
+      lua_setfield(L, -2, "sha512");
       lua_rawseti(L, -3, ++nf);
     } else {
       lua_pushstring(L, e->type);

@@ -147,6 +147,7 @@ typedef struct {
   EVP_MD* md;      /* a reference of our own */
   int raw;
   int err;
+  int status; /* of the work request (UV_ECANCELED) */
   unsigned int len;
   unsigned char out[EVP_MAX_MD_SIZE];
   char path[]; /* NUL-terminated */
@@ -178,23 +179,22 @@ static int push_result(lua_State* L, const char* path, int err,
   return 1;
 }
 
+static int push_work_result(lua_State* L, void* data) {
+  hash_work_t* w = (hash_work_t*)data;
+  if (w->status != 0) {
+    return sw_fail_uv(L, "hash", w->status);
+  }
+  return push_result(L, w->path, w->err, w->out, w->len, w->raw);
+}
+
 static void work_done(uv_work_t* req, int status) {
   hash_work_t* w = (hash_work_t*)req->data;
   sw_task_t* t = w->task;
-  if (t == NULL) {
-    work_free(w);
-    return;
-  }
-  sw_task_clear_pending(t);
-  lua_State* co = sw_task_thread(t);
-  int n;
-  if (status != 0) {
-    n = sw_fail_uv(co, "hash", status);
-  } else {
-    n = push_result(co, w->path, w->err, w->out, w->len, w->raw);
+  if (t != NULL) {
+    w->status = status;
+    sw_task_resume(t, push_work_result, w);
   }
   work_free(w);
-  sw_task_resume(t, n);
 }
 
 static void work_cancel(void* data) {

@@ -1045,10 +1045,10 @@ done:
   return ok ? 0 : -1;
 }
 
-/* Pushes what http.request returns for req; run under lua_pcall. */
-static int push_outcome(lua_State* L) {
-  http_req_t* req = (http_req_t*)lua_touserdata(L, 1);
-  lua_settop(L, 0);
+/* Pushes what http.request returns for req on an empty stack; run under
+ * lua_pcall (by sw_task_resume, or outcome below). */
+static int push_outcome(lua_State* L, void* data) {
+  http_req_t* req = (http_req_t*)data;
   lua_State* co = sw_task_thread(req->task);
   if (req->fail_code != NULL) {
     lua_pushnil(L);
@@ -1092,13 +1092,20 @@ static int push_outcome(lua_State* L) {
   return 1;
 }
 
-/* Pushes the outcome of req on L and returns how many values. */
+static int push_outcome_pcalled(lua_State* L) {
+  http_req_t* req = (http_req_t*)lua_touserdata(L, 1);
+  lua_settop(L, 0);
+  return push_outcome(L, req);
+}
+
+/* Pushes the outcome of a request that never started on L and returns how
+ * many values. */
 static int outcome(lua_State* L, http_req_t* req) {
   int top = lua_gettop(L);
   if (!lua_checkstack(L, 8)) {
     return 0;
   }
-  lua_pushcfunction(L, push_outcome);
+  lua_pushcfunction(L, push_outcome_pcalled);
   lua_pushlightuserdata(L, req);
   if (lua_pcall(L, 1, LUA_MULTRET, 0) != LUA_OK) {
     lua_settop(L, top);
@@ -1122,18 +1129,11 @@ static void req_finish(http_req_t* req) {
     fclose(req->body_fp);
     req->body_fp = NULL;
   }
-  sw_task_t* t = req->task;
-  lua_State* L = req->ctx->L;
-  int n = outcome(L, req);
-  lua_State* co = sw_task_thread(t);
-  if (!lua_checkstack(co, n + 1)) {
-    sw_log(L, SW_LOG_ERROR, "http.request: task stack overflow");
-    abort();
-  }
-  lua_xmove(L, co, n);
+  /* req stays listed until it is freed, after the task has run: nothing
+   * the task does reaches it, since the resume cleared its pending
+   * operation. */
+  sw_task_resume(req->task, push_outcome, req);
   req_free(req);
-  sw_task_clear_pending(t);
-  sw_task_resume(t, n);
 }
 
 /* CURLMSG_DONE for req: follow a redirect or finish. */

@@ -524,10 +524,24 @@ static void file_sink_write(const char* line, size_t len) {
   fflush(file_sink.f);
 }
 
+typedef struct {
+  int level;
+  const char* msg;
+  size_t len;
+  size_t max;
+  const char* label;
+} line_args_t;
+
 /* Writes msg with the secrets redacted, then cut to max bytes: cutting
- * first could leave the head of a secret that straddles the cut. */
-static void write_line(lua_State* L, int level, const char* msg, size_t len,
-                       size_t max) {
+ * first could leave the head of a secret that straddles the cut. Runs
+ * under lua_pcall (write_line). */
+static int write_line_body(lua_State* L) {
+  line_args_t* a = (line_args_t*)lua_touserdata(L, 1);
+  lua_settop(L, 0);
+  int level = a->level;
+  const char* msg = a->msg;
+  size_t len = a->len;
+  size_t max = a->max;
   char stamp[40];
   uv_timeval64_t tv;
   if (uv_gettimeofday(&tv) != 0) {
@@ -548,7 +562,7 @@ static void write_line(lua_State* L, int level, const char* msg, size_t len,
   if (rlen > max) {
     rlen = max;
   }
-  const char* label = sw_task_label(L);
+  const char* label = a->label;
   if (label != NULL) {
     /* A task id comes from the Queue: escaped like the rest. */
     push_escaped(L, label, strlen(label));
@@ -571,6 +585,40 @@ static void write_line(lua_State* L, int level, const char* msg, size_t len,
     lua_pop(L, 1);
   }
   lua_pop(L, label != NULL ? 2 : 1);
+  return 0;
+}
+
+/* Writes a log line without ever raising: sw_log runs from loop callbacks
+ * on suspended threads, where an error (out of memory, no stack) would
+ * kill the thread and unwind through uv_run. The line is built under
+ * lua_pcall, on L when it runs, else on the main thread (which a loop
+ * callback runs inside of); when even that fails, a fixed line says so. */
+static void write_line(lua_State* L, int level, const char* msg, size_t len,
+                       size_t max) {
+  line_args_t a = {level, msg, len, max, sw_task_label(L)};
+  lua_State* M = L;
+  if (lua_status(L) != LUA_OK) {
+    M = NULL;
+    if (lua_checkstack(L, 1)) {
+      lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+      M = lua_tothread(L, -1);
+      lua_pop(L, 1);
+    }
+  }
+  if (M != NULL && lua_checkstack(M, 2)) {
+    int top = lua_gettop(M);
+    lua_pushcfunction(M, write_line_body);
+    lua_pushlightuserdata(M, &a);
+    int status = lua_pcall(M, 1, 0, 0);
+    lua_settop(M, top);
+    if (status == LUA_OK) {
+      return;
+    }
+  }
+  FILE* out = log_out != NULL ? log_out : stderr;
+  fprintf(out, "%s (a log line was withheld: out of memory)\n",
+          level_tags[level]);
+  fflush(out);
 }
 
 void sw_log(lua_State* L, int level, const char* fmt, ...) {
@@ -594,16 +642,18 @@ void sw_log(lua_State* L, int level, const char* fmt, ...) {
     return;
   }
   /* The whole text is redacted before the line is cut, so format it in
-   * full (in a userdata: a memory error then leaks nothing). */
-  if (!lua_checkstack(L, 1)) {
+   * full (with malloc: nothing here may raise). */
+  char* big = (char*)malloc((size_t)n + 1);
+  if (big == NULL) {
     va_end(again);
+    write_line(L, level, "(log line withheld: out of memory)", 34,
+               SW_LOG_LINE_MAX);
     return;
   }
-  char* big = (char*)lua_newuserdatauv(L, (size_t)n + 1, 0);
   vsnprintf(big, (size_t)n + 1, fmt, again);
   va_end(again);
   write_line(L, level, big, (size_t)n, SW_LOG_LINE_MAX);
-  lua_pop(L, 1);
+  free(big);
 }
 
 /* Pushes a table of the string keys of the table at idx, sorted, so lines

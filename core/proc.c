@@ -52,6 +52,7 @@ typedef struct waiter_s waiter_t;
 /* Every live child of one Lua state, for the closer at lua_close. */
 typedef struct {
   proc_t* head;
+  lua_State* L; /* the main thread, to mark the list gone at close */
 } proc_list_t;
 
 typedef struct {
@@ -194,7 +195,8 @@ static const char* errno_text(int err, char* buf, size_t size) {
 }
 
 /* stack: +1, the status table of a finished process */
-static void push_status(lua_State* L, proc_t* p) {
+static int push_status(lua_State* L, void* data) {
+  proc_t* p = (proc_t*)data;
   luaL_checkstack(L, 4, "proc.wait");
   lua_createtable(L, 0, 6);
   if (p->signum != 0) {
@@ -223,6 +225,7 @@ static void push_status(lua_State* L, proc_t* p) {
                     errno_text(p->log_err, text, sizeof(text)));
     lua_setfield(L, -2, "log_error");
   }
+  return 1;
 }
 
 /* Runs once the child has exited and both pipes are closed: the log is
@@ -245,9 +248,7 @@ static void maybe_done(proc_t* p) {
     waiter_t* w = p->waiters;
     sw_task_t* t = w->task;
     waiter_release(w);
-    sw_task_clear_pending(t);
-    push_status(sw_task_thread(t), p);
-    sw_task_resume(t, 1);
+    sw_task_resume(t, push_status, p);
   }
 }
 
@@ -463,16 +464,19 @@ static int proc_kill_group(lua_State* L) {
 
 static void wait_cancel(void* data) { waiter_release((waiter_t*)data); }
 
+static int push_timeout(lua_State* L, void* data) {
+  (void)data;
+  lua_pushnil(L);
+  lua_pushliteral(L, "timeout");
+  lua_pushliteral(L, "timeout");
+  return 3;
+}
+
 static void wait_timeout_cb(uv_timer_t* timer) {
   waiter_t* w = (waiter_t*)timer->data;
   sw_task_t* t = w->task;
   waiter_release(w);
-  sw_task_clear_pending(t);
-  lua_State* co = sw_task_thread(t);
-  lua_pushnil(co);
-  lua_pushliteral(co, "timeout");
-  lua_pushliteral(co, "timeout");
-  sw_task_resume(t, 3);
+  sw_task_resume(t, push_timeout, NULL);
 }
 
 /* p:wait([timeout]) -> status | nil, "timeout", "timeout" */
@@ -544,20 +548,31 @@ static void list_close(void* data) {
     }
     p->done = 1;
   }
+  /* lua_close goes on with other finalizers, which may still call in: the
+   * key must not name freed memory. */
+  lua_pushboolean(list->L, 0);
+  lua_rawsetp(list->L, LUA_REGISTRYINDEX, &LIST_KEY);
   free(list);
 }
 
 static proc_list_t* get_list(lua_State* L) {
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &LIST_KEY) == LUA_TLIGHTUSERDATA) {
+  int type = lua_rawgetp(L, LUA_REGISTRYINDEX, &LIST_KEY);
+  if (type == LUA_TLIGHTUSERDATA) {
     proc_list_t* list = (proc_list_t*)lua_touserdata(L, -1);
     lua_pop(L, 1);
     return list;
   }
   lua_pop(L, 1);
+  if (type != LUA_TNIL) {
+    luaL_error(L, "proc: the event loop is closed");
+  }
   proc_list_t* list = (proc_list_t*)calloc(1, sizeof(*list));
   if (list == NULL) {
     return NULL;
   }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  list->L = lua_tothread(L, -1);
+  lua_pop(L, 1);
   if (sw_atclose(L, list_close, list) != 0) {
     free(list);
     return NULL;

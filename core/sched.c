@@ -39,7 +39,9 @@ struct sw_rt_s {
   sw_task_t* batch_end; /* last task of the batch idle_cb runs, or NULL */
   closer_t* closers;
   lua_Integer next_id;
-  int running; /* inside sched.run */
+  int nomem_msg_ref;  /* "out of memory", made up front: pushing it later */
+  int nomem_code_ref; /* allocates nothing; so is "ENOMEM" */
+  int running;        /* inside sched.run */
   int ready_active;
 };
 
@@ -60,6 +62,7 @@ struct sw_task_s {
   int ref;        /* registry ref to this userdata, held until done */
   int co_ref;     /* registry ref to the coroutine, held until done */
   int result_ref; /* registry ref to {ok, values..., n = N} once done */
+  int nomem;      /* done, but its results could not be kept */
   int label_ref;
   const char* label;
   int suspended; /* pending in sched.suspend, so wake() may resume it */
@@ -105,21 +108,40 @@ static int rt_gc(lua_State* L) {
   /* Close callbacks of the handles modules closed themselves free their
    * memory; anything left is closed here so uv_loop_close succeeds. */
   uv_walk(&rt->loop, close_walk_cb, NULL);
-  uv_run(&rt->loop, UV_RUN_DEFAULT);
+  /* A uv_stop still pending (the main task of a deadlocked sched.run is
+   * cancelled after the loop returned) makes the first uv_run return at
+   * once, with the close callbacks not run and uv_loop_close failing:
+   * run until nothing is left. */
+  while (uv_run(&rt->loop, UV_RUN_DEFAULT) != 0) {
+  }
   uv_loop_close(&rt->loop);
   rt->L = NULL;
+  /* A finalizer that runs later (lua_close goes on) must find the loop
+   * gone, not this closed one. */
+  lua_pushboolean(L, 0);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &RT_KEY);
   return 0;
 }
 
 static sw_rt_t* rt_get(lua_State* L) {
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &RT_KEY) == LUA_TUSERDATA) {
+  int type = lua_rawgetp(L, LUA_REGISTRYINDEX, &RT_KEY);
+  if (type == LUA_TUSERDATA) {
     sw_rt_t* rt = (sw_rt_t*)lua_touserdata(L, -1);
     lua_pop(L, 1);
     return rt;
   }
   lua_pop(L, 1);
+  if (type != LUA_TNIL) {
+    luaL_error(L, "sched: the event loop is closed");
+  }
+  lua_pushliteral(L, "out of memory");
+  int msg_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushliteral(L, "ENOMEM");
+  int code_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   sw_rt_t* rt = (sw_rt_t*)lua_newuserdatauv(L, sizeof(sw_rt_t), 0);
   memset(rt, 0, sizeof(*rt));
+  rt->nomem_msg_ref = msg_ref;
+  rt->nomem_code_ref = code_ref;
   int err = uv_loop_init(&rt->loop);
   if (err != 0) {
     luaL_error(L, "sched: cannot create the event loop: %s", uv_strerror(err));
@@ -174,15 +196,13 @@ static void push_tasks(lua_State* L) {
   }
 }
 
-static void tasks_set(lua_State* co, sw_task_t* t) {
-  push_tasks(co);
-  lua_pushthread(co);
-  if (t != NULL) {
-    lua_pushlightuserdata(co, t);
-  } else {
+/* Forgets the task of co; removing a key allocates nothing. */
+static void tasks_clear(lua_State* co) {
+  if (lua_rawgetp(co, LUA_REGISTRYINDEX, &TASKS_KEY) == LUA_TTABLE) {
+    lua_pushthread(co);
     lua_pushnil(co);
+    lua_rawset(co, -3);
   }
-  lua_rawset(co, -3);
   lua_pop(co, 1);
 }
 
@@ -190,7 +210,12 @@ sw_task_t* sw_task_current(lua_State* L) {
   if (!lua_checkstack(L, 3)) {
     return NULL;
   }
-  push_tasks(L);
+  /* Looked up without creating the table: this runs on suspended threads
+   * from loop callbacks (log lines), where an allocation must not raise. */
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &TASKS_KEY) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return NULL;
+  }
   lua_pushthread(L);
   lua_rawget(L, -2);
   sw_task_t* t = (sw_task_t*)lua_touserdata(L, -1);
@@ -206,6 +231,9 @@ sw_task_t* sw_task_check(lua_State* L, const char* fname) {
   if (t->state == T_CLOSING) {
     luaL_error(L, "%s: cannot wait while the task is being cancelled", fname);
   }
+  if (t->state != T_RUNNING || t->cancel != NULL) {
+    luaL_error(L, "%s: the task already waits for another operation", fname);
+  }
   /* lua_yield would raise only after the primitive armed its timer or
    * request and marked the task pending: the stray callback would then
    * resume the task later, running or long gone. Refuse up front. */
@@ -220,7 +248,8 @@ sw_task_t* sw_task_check(lua_State* L, const char* fname) {
 
 sw_task_t* sw_task_waitable(lua_State* L) {
   sw_task_t* t = sw_task_current(L);
-  if (t == NULL || t->state == T_CLOSING || !lua_isyieldable(L)) {
+  if (t == NULL || t->state != T_RUNNING || t->cancel != NULL ||
+      !lua_isyieldable(L)) {
     return NULL;
   }
   return t;
@@ -229,6 +258,15 @@ sw_task_t* sw_task_waitable(lua_State* L) {
 lua_State* sw_task_thread(sw_task_t* t) { return t->co; }
 
 void sw_task_set_pending(sw_task_t* t, sw_cancel_fn cancel, void* data) {
+  /* A second operation would orphan the first: its callback would resume
+   * the task while it waits for something else, or after it is gone.
+   * sw_task_check refuses before anything starts; this is the backstop. */
+  if (t->state != T_RUNNING || t->cancel != NULL) {
+    sw_log(t->rt->L, SW_LOG_ERROR,
+           "task %lld: a pending operation would be overwritten",
+           (long long)t->id);
+    abort();
+  }
   t->state = T_PENDING;
   t->cancel = cancel;
   t->cancel_data = data;
@@ -301,13 +339,41 @@ static void push_task(lua_State* L, sw_task_t* t) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
 }
 
-/* Pushes the packed results of a finished task: ok, values... */
+/* Pushes nil, "out of memory", "ENOMEM" (or false first, for a task's
+ * results) on L without allocating; returns 3, or 0 when L has no room. */
+static int push_nomem(sw_rt_t* rt, lua_State* L, int first_false) {
+  if (!lua_checkstack(L, 3)) {
+    return 0;
+  }
+  if (first_false) {
+    lua_pushboolean(L, 0);
+  } else {
+    lua_pushnil(L);
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->nomem_msg_ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->nomem_code_ref);
+  return 3;
+}
+
+/* Pushes the packed results of a finished task: ok, values... It
+ * allocates nothing and never raises, so loop callbacks may push on a
+ * suspended thread; returns -1 when L has no room for them. */
 static int push_results(lua_State* L, sw_task_t* t) {
+  if (t->nomem || t->result_ref == LUA_NOREF) {
+    int n = push_nomem(t->rt, L, 1);
+    return n > 0 ? n : -1;
+  }
+  if (!lua_checkstack(L, 2)) {
+    return -1;
+  }
   lua_rawgeti(L, LUA_REGISTRYINDEX, t->result_ref);
-  lua_getfield(L, -1, "n");
+  lua_rawgeti(L, -1, 0); /* n, stored at index 0 */
   int n = (int)lua_tointeger(L, -1);
   lua_pop(L, 1);
-  luaL_checkstack(L, n, "too many results");
+  if (!lua_checkstack(L, n)) {
+    lua_pop(L, 1);
+    return -1;
+  }
   for (int i = 1; i <= n; i++) {
     lua_rawgeti(L, -1 - (i - 1), i);
   }
@@ -343,22 +409,60 @@ static void unlink_waiter(sw_task_t* w) {
   stop_wait_timer(w);
 }
 
-/*
- * The task ends with the values on top of its stack: ok (boolean) followed
- * by nvals values. Packs them, wakes the waiters, drops the anchors.
- */
-static void task_finish(sw_task_t* t, int nvals) {
-  lua_State* co = t->co;
-  int n = nvals + 1;
-  lua_createtable(co, n, 1);
-  lua_insert(co, -(n + 1));
-  int tidx = lua_gettop(co) - n;
+typedef struct {
+  sw_task_t* t;
+  const char* msg; /* for a failure: false, msg, code are packed */
+  const char* code;
+} pack_args_t;
+
+/* lua_pcall'd on the task's thread (finished, or reset by closethread, so
+ * it may run a call): packs the values above the argument into a table
+ * {values..., [0] = N} anchored in the registry. */
+static int pack_results(lua_State* co) {
+  pack_args_t* a = (pack_args_t*)lua_touserdata(co, 1);
+  if (a->msg != NULL) {
+    lua_settop(co, 1);
+    lua_pushboolean(co, 0);
+    lua_pushstring(co, a->msg);
+    lua_pushstring(co, a->code);
+  }
+  int n = lua_gettop(co) - 1;
+  lua_createtable(co, n + 1, 0);
+  lua_insert(co, 2);
   for (int i = n; i >= 1; i--) {
-    lua_rawseti(co, tidx, i); /* pops value i from the top */
+    lua_rawseti(co, 2, i); /* pops value i from the top */
   }
   lua_pushinteger(co, n);
-  lua_setfield(co, -2, "n");
-  t->result_ref = luaL_ref(co, LUA_REGISTRYINDEX);
+  lua_rawseti(co, 2, 0);
+  a->t->result_ref = luaL_ref(co, LUA_REGISTRYINDEX);
+  return 0;
+}
+
+/* Packs the n values on top of co, ok first (or the failure in a, with
+ * n = 0), as the task's results. Running out of memory here must not raise
+ * through the loop: the task then ends with false, "out of memory", "ENOMEM".
+ */
+static void pack_task_results(sw_task_t* t, int n, pack_args_t* a) {
+  lua_State* co = t->co;
+  if (lua_checkstack(co, 2)) {
+    lua_pushcfunction(co, pack_results);
+    lua_pushlightuserdata(co, a);
+    lua_rotate(co, -(n + 2), 2);
+    if (lua_pcall(co, n + 1, 0, 0) == LUA_OK) {
+      return;
+    }
+  }
+  t->result_ref = LUA_NOREF;
+  t->nomem = 1;
+}
+
+/*
+ * The task ends with the n values on top of its stack, ok (boolean) first,
+ * or the failure in a. Packs them, wakes the waiters, drops the anchors.
+ */
+static void task_finish(sw_task_t* t, int n, pack_args_t* a) {
+  lua_State* co = t->co;
+  pack_task_results(t, n, a);
   t->state = T_DONE;
   if (t->is_main) {
     /* The end of sched.run's task may come from a callback early in a loop
@@ -370,7 +474,7 @@ static void task_finish(sw_task_t* t, int nvals) {
   t->cancel = NULL;
   live_remove(t);
   lua_settop(co, 0);
-  tasks_set(co, NULL);
+  tasks_clear(co);
 
   while (t->waiters != NULL) {
     sw_task_t* w = t->waiters;
@@ -380,7 +484,7 @@ static void task_finish(sw_task_t* t, int nvals) {
     stop_wait_timer(w);
     sw_task_clear_pending(w);
     int nr = push_results(w->co, t);
-    ready_push(w, nr);
+    ready_push(w, nr < 0 ? 0 : nr);
   }
   luaL_unref(co, LUA_REGISTRYINDEX, t->label_ref);
   t->label_ref = LUA_NOREF;
@@ -394,18 +498,30 @@ static void task_finish(sw_task_t* t, int nvals) {
 }
 
 static void task_fail(sw_task_t* t, const char* msg, const char* code) {
-  lua_State* co = t->co;
-  lua_settop(co, 0);
-  lua_pushboolean(co, 0);
-  lua_pushstring(co, msg);
-  lua_pushstring(co, code);
-  task_finish(t, 2);
+  lua_settop(t->co, 0);
+  pack_args_t a = {t, msg, code};
+  task_finish(t, 0, &a);
 }
 
 /* lua_pcall'd: the text of the error object at 1, as luaL_tolstring
  * makes it ("nil", "table: 0x...", or its __tostring). */
-static int error_text(lua_State* L) {
+static int tostring_fn(lua_State* L) {
   luaL_tolstring(L, 1, NULL);
+  return 1;
+}
+
+/* lua_pcall'd: the error object at 1 as text, with the traceback of the
+ * thread at 2 (a light userdata). */
+static int error_text(lua_State* L) {
+  lua_State* co = (lua_State*)lua_touserdata(L, 2);
+  lua_settop(L, 1);
+  lua_pushcfunction(L, tostring_fn);
+  lua_insert(L, 1);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    lua_pop(L, 1);
+    lua_pushliteral(L, "(error object has a __tostring that fails)");
+  }
+  luaL_traceback(L, co, lua_tostring(L, -1), 0);
   return 1;
 }
 
@@ -437,17 +553,16 @@ static void task_run(sw_task_t* t, int nargs) {
       lua_rotate(co, 1, nres + 1);
       lua_settop(co, nres + 1);
     }
-    task_finish(t, nres);
+    pack_args_t a = {t, NULL, NULL};
+    task_finish(t, nres + 1, &a);
     return;
   }
-  if (status == LUA_ERRMEM) {
-    sw_log(rt->L, SW_LOG_ERROR, "task %lld: out of memory", (long long)t->id);
-    abort();
-  }
-  /* The text of the error object may come from its __tostring, which can
-   * raise: run it under pcall on the main thread. Raised on co (a dead
-   * thread, no handler), the error would unwind straight through the loop
-   * to the outermost pcall, leaving the scheduler half way. */
+  /* An error, out of memory included: the task fails, the loop goes on.
+   * The text of the error object may come from its __tostring, which can
+   * raise, and the traceback allocates: both run under pcall on the main
+   * thread. Raised on co (a dead thread, no handler), the error would
+   * unwind straight through the loop to the outermost pcall, leaving the
+   * scheduler half way. */
   lua_State* L = rt->L;
   if (!lua_checkstack(L, 4)) {
     sw_log(L, SW_LOG_ERROR, "task %lld: stack overflow", (long long)t->id);
@@ -456,11 +571,11 @@ static void task_run(sw_task_t* t, int nargs) {
   int base = lua_gettop(L);
   lua_pushcfunction(L, error_text);
   lua_xmove(co, L, 1);
-  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+  lua_pushlightuserdata(L, co);
+  if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
     lua_pop(L, 1);
-    lua_pushliteral(L, "(error object has a __tostring that fails)");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->nomem_msg_ref);
   }
-  luaL_traceback(L, co, lua_tostring(L, -1), 0);
   const char* full = lua_tostring(L, -1);
   if (t->waiters == NULL && !t->is_main) {
     /* On co, whose label the line carries. */
@@ -471,7 +586,48 @@ static void task_run(sw_task_t* t, int nargs) {
   lua_settop(L, base);
 }
 
-void sw_task_resume(sw_task_t* t, int nargs) { task_run(t, nargs); }
+typedef struct {
+  sw_push_fn push;
+  void* data;
+} push_call_t;
+
+static int push_trampoline(lua_State* L) {
+  push_call_t* c = (push_call_t*)lua_touserdata(L, 1);
+  lua_settop(L, 0);
+  return c->push(L, c->data);
+}
+
+void sw_task_resume(sw_task_t* t, sw_push_fn push, void* data) {
+  sw_rt_t* rt = t->rt;
+  lua_State* L = rt->L;
+  lua_State* co = t->co;
+  sw_task_clear_pending(t);
+  int n = 0;
+  if (push != NULL) {
+    /* Built on the main thread under pcall: an error raised on co, a
+     * suspended thread without a handler, would kill it and unwind
+     * through uv_run. Moved over only once co is known to have room. */
+    int top = lua_gettop(L);
+    n = -1;
+    if (lua_checkstack(L, 2)) {
+      push_call_t c = {push, data};
+      lua_pushcfunction(L, push_trampoline);
+      lua_pushlightuserdata(L, &c);
+      if (lua_pcall(L, 1, LUA_MULTRET, 0) == LUA_OK &&
+          lua_checkstack(co, lua_gettop(L) - top + 1)) {
+        n = lua_gettop(L) - top;
+        lua_xmove(L, co, n);
+      }
+    }
+    lua_settop(L, top);
+    if (n < 0) {
+      /* The primitive then returns nothing at all if even these three
+       * values find no room: still nil to its caller. */
+      n = push_nomem(rt, co, 0);
+    }
+  }
+  task_run(t, n);
+}
 
 static void idle_cb(uv_idle_t* idle) {
   sw_rt_t* rt = (sw_rt_t*)idle->data;
@@ -522,13 +678,15 @@ static int task_cancel(sw_task_t* t) {
   /* Runs the coroutine's pending to-be-closed variables. */
   int status = sw_closethread(co, t->rt->L);
   if (status != LUA_OK) {
-    /* lua_tostring is NULL for a table: "%s" must not get that. */
-    const char* err = lua_tostring(co, -1);
+    /* Only a string is shown as is: converting a number, or formatting a
+     * description, would allocate on co, and a raise there would unwind
+     * past the caller. */
+    int is_str = lua_type(co, -1) == LUA_TSTRING;
     sw_log(t->rt->L, SW_LOG_WARN,
-           "task %lld: error while closing after cancel: %s", (long long)t->id,
-           err != NULL
-               ? err
-               : lua_pushfstring(co, "(a %s value)", luaL_typename(co, -1)));
+           "task %lld: error while closing after cancel: %s%s%s",
+           (long long)t->id, is_str ? "" : "(a ",
+           is_str ? lua_tostring(co, -1) : luaL_typename(co, -1),
+           is_str ? "" : " value)");
   }
   task_fail(t, "cancelled", "cancelled");
   return 1;
@@ -554,8 +712,15 @@ static sw_task_t* task_new(lua_State* L, int first) {
   t->id = rt->next_id++;
   lua_State* co = lua_newthread(L);
   t->co = co;
+  /* Everything that allocates runs on L, the caller: raised on co, a
+   * thread that is not running, an error would kill co and unwind past
+   * the caller to the outermost pcall. */
+  push_tasks(L);
+  lua_pushvalue(L, -2);
+  lua_pushlightuserdata(L, t);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
   t->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  tasks_set(co, t);
   /* Inherit the label of the spawning task. */
   sw_task_t* parent = sw_task_current(L);
   if (parent != NULL && parent->label != NULL) {
@@ -566,7 +731,9 @@ static sw_task_t* task_new(lua_State* L, int first) {
   lua_pushvalue(L, -1);
   t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
   /* Move fn and args to the coroutine. */
-  luaL_checkstack(co, nargs + 1, "too many arguments");
+  if (!lua_checkstack(co, nargs + 1)) {
+    luaL_error(L, "spawn: too many arguments");
+  }
   for (int i = first; i <= top; i++) {
     lua_pushvalue(L, i);
   }
@@ -595,6 +762,27 @@ static int task_gc(lua_State* L) {
   if (t->wait_timer != NULL) {
     stop_wait_timer(t);
   }
+  if (t->state == 0) {
+    /* task_new ran out of memory before the task was queued. */
+    luaL_unref(L, LUA_REGISTRYINDEX, t->co_ref);
+    t->co_ref = LUA_NOREF;
+  }
+  /* Still live only at lua_close (or never started): the thread's entry
+   * must not go on naming this userdata once it is freed. */
+  if (t->state != T_DONE && t->co != NULL && lua_checkstack(L, 3) &&
+      lua_rawgetp(L, LUA_REGISTRYINDEX, &TASKS_KEY) == LUA_TTABLE) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->co_ref);
+    if (lua_type(L, -1) == LUA_TTHREAD) {
+      lua_pushnil(L);
+      lua_rawset(L, -3);
+      lua_pop(L, 1);
+    } else {
+      lua_pop(L, 2);
+    }
+  } else if (t->state != T_DONE) {
+    lua_settop(L, 1);
+  }
+  t->co = NULL;
   return 0;
 }
 
@@ -647,9 +835,13 @@ static int task_wake(lua_State* L) {
     return 1;
   }
   int n = lua_gettop(L) - 1;
+  /* Checked before anything changes, and raised here, on the caller: a
+   * raise on t->co would kill the suspended task. */
+  if (!lua_checkstack(t->co, n + 1)) {
+    return luaL_error(L, "task:wake: too many values");
+  }
   t->suspended = 0;
   sw_task_clear_pending(t);
-  luaL_checkstack(t->co, n, "too many values");
   lua_xmove(L, t->co, n);
   ready_push(t, n);
   lua_pushboolean(L, 1);
@@ -658,14 +850,18 @@ static int task_wake(lua_State* L) {
 
 static void wait_cancel(void* data) { unlink_waiter((sw_task_t*)data); }
 
+static int push_timeout(lua_State* L, void* data) {
+  (void)data;
+  lua_pushnil(L);
+  lua_pushliteral(L, "timeout");
+  lua_pushliteral(L, "timeout");
+  return 3;
+}
+
 static void wait_timeout_cb(uv_timer_t* timer) {
   sw_task_t* w = (sw_task_t*)timer->data;
   unlink_waiter(w);
-  sw_task_clear_pending(w);
-  lua_pushnil(w->co);
-  lua_pushliteral(w->co, "timeout");
-  lua_pushliteral(w->co, "timeout");
-  task_run(w, 3);
+  sw_task_resume(w, push_timeout, NULL);
 }
 
 uint64_t sw_seconds_to_ms(lua_State* L, int idx, const char* fname) {
@@ -687,7 +883,8 @@ uint64_t sw_seconds_to_ms(lua_State* L, int idx, const char* fname) {
 static int task_wait(lua_State* L) {
   sw_task_t* t = check_task(L, 1);
   if (t->state == T_DONE) {
-    return push_results(L, t);
+    int n = push_results(L, t);
+    return n >= 0 ? n : luaL_error(L, "task:wait: too many results");
   }
   sw_task_t* me = sw_task_check(L, "task:wait");
   if (me == t) {
@@ -752,9 +949,8 @@ static void sleep_cancel(void* data) {
 
 static void sleep_cb(uv_timer_t* timer) {
   sw_task_t* t = (sw_task_t*)timer->data;
-  sw_task_clear_pending(t);
   uv_close((uv_handle_t*)timer, sleep_close_cb);
-  sw_task_resume(t, 0);
+  sw_task_resume(t, NULL, NULL);
 }
 
 static int sched_sleep(lua_State* L) {
@@ -858,8 +1054,10 @@ static int sched_run(lua_State* L) {
   if (rt->running) {
     return luaL_error(L, "run: the loop is already running");
   }
-  rt->running = 1;
+  /* Marked running only once the main task exists: a memory error in
+   * task_new would otherwise leave the loop "already running" for good. */
   sw_task_t* main = task_new(L, 1);
+  rt->running = 1;
   main->is_main = 1;
   int main_idx = lua_gettop(L);
   int deadlock = 0;
@@ -881,6 +1079,9 @@ static int sched_run(lua_State* L) {
   }
   lua_settop(L, main_idx);
   int n = push_results(L, main);
+  if (n < 0) {
+    return luaL_error(L, "run: too many results");
+  }
   if (!lua_toboolean(L, -n)) {
     lua_pushvalue(L, -n + 1);
     return lua_error(L);
@@ -902,10 +1103,10 @@ enum { H_TIMER, H_SIGNAL, H_WATCH };
 
 static void handle_close_cb(uv_handle_t* h) { free(h); }
 
-static int handle_close(lua_State* L) {
-  handle_t* hd = (handle_t*)luaL_checkudata(L, 1, HANDLE_MT);
+/* Allocates nothing, so a loop callback may call it. */
+static void handle_release(lua_State* L, handle_t* hd) {
   if (hd->h == NULL) {
-    return 0;
+    return;
   }
   hd->h->data = NULL;
   uv_close(hd->h, handle_close_cb);
@@ -914,6 +1115,10 @@ static int handle_close(lua_State* L) {
   hd->fn_ref = LUA_NOREF;
   luaL_unref(L, LUA_REGISTRYINDEX, hd->ref);
   hd->ref = LUA_NOREF;
+}
+
+static int handle_close(lua_State* L) {
+  handle_release(L, (handle_t*)luaL_checkudata(L, 1, HANDLE_MT));
   return 0;
 }
 
@@ -925,15 +1130,45 @@ static int handle_tostring(lua_State* L) {
   return 1;
 }
 
-/* Spawns the handle's callback as a new task with n values from the top of
- * the main stack. */
-static void handle_fire(handle_t* hd, int n) {
+typedef struct {
+  handle_t* hd;
+  sw_push_fn push; /* the callback's arguments, or NULL */
+  void* data;
+} fire_args_t;
+
+/* lua_pcall'd on the main thread: spawns the handle's callback. */
+static int fire_spawn(lua_State* L) {
+  fire_args_t* a = (fire_args_t*)lua_touserdata(L, 1);
+  lua_settop(L, 0);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, a->hd->fn_ref);
+  if (a->push != NULL) {
+    a->push(L, a->data);
+  }
+  task_new(L, 1);
+  return 0;
+}
+
+/* Spawns the handle's callback as a new task with the values push leaves.
+ * Under pcall: running out of memory drops this one firing (logged)
+ * instead of raising through the loop. */
+static void handle_fire(handle_t* hd, sw_push_fn push, void* data) {
+  static const char* kinds[] = {"timer", "signal", "watch"};
   lua_State* L = hd->L;
-  int base = lua_gettop(L) - n;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, hd->fn_ref);
-  lua_insert(L, base + 1);
-  task_new(L, base + 1);
-  lua_settop(L, base);
+  int top = lua_gettop(L);
+  fire_args_t a = {hd, push, data};
+  if (!lua_checkstack(L, 2)) {
+    sw_log(L, SW_LOG_ERROR, "sched: %s callback dropped: stack overflow",
+           kinds[hd->kind]);
+    return;
+  }
+  lua_pushcfunction(L, fire_spawn);
+  lua_pushlightuserdata(L, &a);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    sw_log(L, SW_LOG_ERROR, "sched: %s callback dropped: %s", kinds[hd->kind],
+           lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
+                                          : "(an error object)");
+  }
+  lua_settop(L, top);
 }
 
 static handle_t* handle_new(lua_State* L, int fn_idx, int kind, size_t size) {
@@ -964,13 +1199,9 @@ static void timer_fire_cb(uv_timer_t* timer) {
     return;
   }
   int once = uv_timer_get_repeat(timer) == 0;
-  handle_fire(hd, 0);
-  if (once && hd->h != NULL) {
-    lua_State* L = hd->L;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, hd->ref);
-    lua_pushcfunction(L, handle_close);
-    lua_insert(L, -2);
-    lua_call(L, 1, 0);
+  handle_fire(hd, NULL, NULL);
+  if (once) {
+    handle_release(hd->L, hd);
   }
 }
 
@@ -995,6 +1226,11 @@ static const struct {
 } signals[] = {{"SIGTERM", SIGTERM}, {"SIGINT", SIGINT},   {"SIGHUP", SIGHUP},
                {"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2}, {NULL, 0}};
 
+static int push_signal_name(lua_State* L, void* data) {
+  lua_pushstring(L, (const char*)data);
+  return 1;
+}
+
 static void signal_cb(uv_signal_t* sig, int signum) {
   handle_t* hd = (handle_t*)sig->data;
   if (hd == NULL) {
@@ -1002,10 +1238,9 @@ static void signal_cb(uv_signal_t* sig, int signum) {
   }
   for (int i = 0; signals[i].name != NULL; i++) {
     if (signals[i].signum == signum) {
-      lua_pushstring(hd->L, signals[i].name);
+      handle_fire(hd, push_signal_name, (void*)signals[i].name);
     }
   }
-  handle_fire(hd, 1);
 }
 
 /* sched.on_signal(name, fn) -> handle: spawns fn(name) on each delivery. */
@@ -1031,28 +1266,41 @@ static int sched_on_signal(lua_State* L) {
   return 1;
 }
 
+typedef struct {
+  const char* filename;
+  int events;
+  int status;
+} watch_args_t;
+
+static int push_watch_args(lua_State* L, void* data) {
+  watch_args_t* a = (watch_args_t*)data;
+  if (a->filename != NULL) {
+    lua_pushstring(L, a->filename);
+  } else {
+    lua_pushnil(L);
+  }
+  lua_createtable(L, 0, 3);
+  lua_pushboolean(L, (a->events & UV_RENAME) != 0);
+  lua_setfield(L, -2, "rename");
+  lua_pushboolean(L, (a->events & UV_CHANGE) != 0);
+  lua_setfield(L, -2, "change");
+  if (a->status < 0) {
+    char text[128];
+    uv_strerror_r(a->status, text, sizeof(text));
+    lua_pushstring(L, text);
+    lua_setfield(L, -2, "error");
+  }
+  return 2;
+}
+
 static void watch_cb(uv_fs_event_t* ev, const char* filename, int events,
                      int status) {
   handle_t* hd = (handle_t*)ev->data;
   if (hd == NULL) {
     return;
   }
-  lua_State* L = hd->L;
-  if (filename != NULL) {
-    lua_pushstring(L, filename);
-  } else {
-    lua_pushnil(L);
-  }
-  lua_createtable(L, 0, 3);
-  lua_pushboolean(L, (events & UV_RENAME) != 0);
-  lua_setfield(L, -2, "rename");
-  lua_pushboolean(L, (events & UV_CHANGE) != 0);
-  lua_setfield(L, -2, "change");
-  if (status < 0) {
-    lua_pushstring(L, uv_strerror(status));
-    lua_setfield(L, -2, "error");
-  }
-  handle_fire(hd, 2);
+  watch_args_t a = {filename, events, status};
+  handle_fire(hd, push_watch_args, &a);
 }
 
 /* sched.watch(path, fn) -> handle: spawns fn(filename, events) when path

@@ -77,10 +77,12 @@ const char* sw_errno_name(int err);
  *
  * and its completion callback does
  *
- *   sw_task_clear_pending(t);
- *   lua_State* co = sw_task_thread(t);
- *   ...push n results on co...
- *   sw_task_resume(t, n);
+ *   sw_task_resume(t, push_my_results, op);
+ *
+ * where push_my_results(L, op) pushes the primitive's return values on L
+ * and returns how many. It runs under lua_pcall on the main thread, never
+ * on the suspended task, so running out of memory there resumes the task
+ * with nil, "out of memory", "ENOMEM" instead of raising through uv_run.
  *
  * If the task is cancelled while the operation is pending, my_cancel(op) is
  * called instead: it must stop the operation and make sure the completion
@@ -90,14 +92,16 @@ const char* sw_errno_name(int err);
  */
 typedef struct sw_task_s sw_task_t;
 typedef void (*sw_cancel_fn)(void* data);
+typedef int (*sw_push_fn)(lua_State* L, void* data);
 
 /* The event loop of this Lua state, created on first use. */
 uv_loop_t* sw_loop(lua_State* L);
 /* The running task, or NULL when L is not a task's coroutine. */
 sw_task_t* sw_task_current(lua_State* L);
 /* The running task; raises "<fname>: not inside a task" otherwise, and
- * when the task is being cancelled or cannot yield here (a C function
- * without a continuation, such as table.sort, is on the stack). */
+ * when the task is being cancelled, already has a pending operation, or
+ * cannot yield here (a C function without a continuation, such as
+ * table.sort, is on the stack). */
 sw_task_t* sw_task_check(lua_State* L, const char* fname);
 /* The running task if a primitive may yield here, else NULL; never
  * raises (for primitives that fall back to blocking, like hash.file). */
@@ -105,9 +109,13 @@ sw_task_t* sw_task_waitable(lua_State* L);
 lua_State* sw_task_thread(sw_task_t* t);
 void sw_task_set_pending(sw_task_t* t, sw_cancel_fn cancel, void* data);
 void sw_task_clear_pending(sw_task_t* t);
-/* Resume a task suspended in a primitive, with n values pushed on its
- * thread. Only loop callbacks call this, never the task itself. */
-void sw_task_resume(sw_task_t* t, int nargs);
+/* Resume a task suspended in a primitive with the values push(L, data)
+ * leaves (none when push is NULL), and clear its pending operation. The
+ * values are built under lua_pcall on the main thread and moved to the
+ * task only once it has room, so this never raises; when either fails the
+ * task gets nil, "out of memory", "ENOMEM". Only loop callbacks call this,
+ * never the task itself. */
+void sw_task_resume(sw_task_t* t, sw_push_fn push, void* data);
 /* Seconds at idx (a number in [0, 1e9]) as whole milliseconds, rounded
  * up; raises "<fname>: seconds must be between 0 and 1e9" otherwise. */
 uint64_t sw_seconds_to_ms(lua_State* L, int idx, const char* fname);

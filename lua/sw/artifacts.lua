@@ -59,6 +59,44 @@ function M.refusal(name, size)
   return nil
 end
 
+-- The digests fs.snapshot took while copying each file, by name:
+-- {sha256, sha512, ino, size}. files as fs.snapshot returns them (or nil).
+function M.snapshot_digests(files)
+  local out = {}
+  for _, f in ipairs(files or {}) do
+    if f.sha256 and f.sha512 then
+      out[f.name] = { sha256 = f.sha256, sha512 = f.sha512, ino = f.ino, size = f.size }
+    end
+  end
+  return out
+end
+
+-- The alg digest fs.snapshot took of file ({name, path}), if the file at
+-- path is still that copy, else nil. The worker replaces a file in the
+-- snapshot only by renaming a new one over it (its logs, the
+-- chain-of-trust artifact), which changes the inode.
+function M.known_digest(digests, file, alg)
+  local known = digests and digests[file.name]
+  if not known or not known[alg] then
+    return nil
+  end
+  local st = fs.stat(file.path)
+  if st and st.type == "file" and st.ino == known.ino and st.size == known.size then
+    return known[alg]
+  end
+  return nil
+end
+
+-- The alg digest of file: the snapshot's (known_digest), else read from
+-- the file. Returns the hex digest or nil, msg, code.
+function M.file_digest(digests, file, alg)
+  local d = M.known_digest(digests, file, alg)
+  if d then
+    return d
+  end
+  return hash.file(file.path, alg)
+end
+
 -- HTTP statuses of an upload that another attempt could cure: the
 -- credentials were refused (401: expired in flight), the request timed out
 -- (408), the run changed hands (409: the report says so) or the Queue was
@@ -92,7 +130,9 @@ local function upload_one(ctx, file)
       upload_path = { body = fs.gzip_string(data) }
     else
       gz = ctx.tmp_dir .. "/" .. hash.string(file.name, "sha256") .. ".gz"
-      local ok, err = fs.gzip_file(file.path, gz)
+      -- A temporary, removed after the upload: no fsync (fs.gzip_file
+      -- would pay two, for the file and its directory).
+      local ok, err = fs.gzip_file(file.path, gz, nil, { fsync = false })
       if not ok then
         return nil, "cannot gzip: " .. tostring(err)
       end
@@ -108,6 +148,15 @@ local function upload_one(ctx, file)
   -- The client retries every request of the upload (createArtifact, the
   -- PUT, the object service's calls) queue_retries times.
   local src = type(upload_path) == "table" and { body = upload_path.body } or { path = upload_path }
+  -- An object upload sends both digests of the bytes; the snapshot has
+  -- them when the file is still its copy (never for gzipped bytes: only
+  -- s3 uploads are gzipped).
+  local hashes
+  if ctx.storage_type == "object" and src.path == file.path then
+    local s256 = M.known_digest(ctx.digests, file, "sha256")
+    local s512 = M.known_digest(ctx.digests, file, "sha512")
+    hashes = s256 and s512 and { sha256 = s256, sha512 = s512 } or nil
+  end
   local done, err = ctx.queue:upload_artifact(ctx.task_id, ctx.run_id, file.name, {
     path = src.path,
     body = src.body,
@@ -117,6 +166,7 @@ local function upload_one(ctx, file)
     expires = ctx.expires,
     storage_type = ctx.storage_type,
     timeout = ctx.timeout,
+    hashes = hashes,
   })
   if not done then
     return nil, tostring(err), M.is_permanent(err)
@@ -130,8 +180,9 @@ end
 
 -- Uploads every file. opts: artifact_dir, queue (a sw.queue client with
 -- the task's credentials), task_id, run_id, expires, storage_type,
--- concurrency, timeout, tmp_dir. Returns a summary {uploaded =
--- {...names}, failed = {{name, error, permanent}...}, skipped = {...}}.
+-- concurrency, timeout, tmp_dir, digests (snapshot_digests, optional).
+-- Returns a summary {uploaded = {...names}, failed = {{name, error,
+-- permanent}...}, skipped = {...}}.
 function M.upload_all(opts)
   local files, skipped = M.collect(opts.artifact_dir)
   local summary = { uploaded = {}, failed = {}, skipped = skipped or {} }
@@ -151,6 +202,7 @@ function M.upload_all(opts)
     storage_type = opts.storage_type or "s3",
     timeout = opts.timeout or 1200,
     tmp_dir = opts.tmp_dir,
+    digests = opts.digests,
   }
   local sem = sched.semaphore(opts.concurrency or 10)
   local tasks = {}

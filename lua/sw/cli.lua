@@ -22,7 +22,7 @@ usage: scriptworker [--policy FILE] [CONFIG]
        scriptworker policy check [--policy FILE] [CONFIG]
        scriptworker verify-cot --task-type TYPE TASKID [--policy FILE] [CONFIG]
        scriptworker create-test-workdir [--overwrite] TASKID [CONFIG]
-       scriptworker lua [-e CODE] [FILE [ARGS...]]
+       scriptworker lua [--no-task] [-e CODE] [FILE [ARGS...]]
        scriptworker verify-ed25519-signature FILE SIGFILE [--pubkey KEY]
        scriptworker keygen PRIVATE_PATH PUBLIC_PATH
        scriptworker --version | --help

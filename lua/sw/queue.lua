@@ -647,11 +647,17 @@ function Client:upload_object(answer, src, content_type, opts)
     end
     methods.dataInline = { contentType = content_type, objectData = sign.b64encode(data) }
   end
+  -- opts.hashes: digests the caller already took of exactly these bytes
+  -- (the worker's snapshot), so the file is not read twice more.
+  local given = type(src) == "string" and opts.hashes or {}
   local hashes = {}
   for _, alg in ipairs({ "sha256", "sha512" }) do
-    hashes[alg], err = source_hash("finishUpload", src, alg)
+    hashes[alg] = given[alg]
     if not hashes[alg] then
-      return nil, err
+      hashes[alg], err = source_hash("finishUpload", src, alg)
+      if not hashes[alg] then
+        return nil, err
+      end
     end
   end
   local upload
@@ -698,6 +704,8 @@ end
 --                    size sent
 --   expires          required (RFC 3339)
 --   inline_limit     object only: dataInline below this size (8192)
+--   hashes           object only: {sha256, sha512} of the file at path,
+--                    when the caller has them (else the file is hashed)
 --   timeout          for the PUT (default transfer_timeout)
 -- Returns {storage_type, name, bytes (sent)} or nil, err.
 function Client:upload_artifact(task_id, run_id, name, opts)

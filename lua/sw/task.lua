@@ -783,6 +783,7 @@ local function snapshot(t)
   fs.rmtree(dir)
   local protect = { cfg.ed25519_private_key_path, cfg.config_path, t.creds_path }
   local files, refused = fs.snapshot(cfg.artifact_dir, dir, protect)
+  t.digests = artifacts.snapshot_digests(files)
   local fatal = nil
   if not files then
     -- The worker's own failure (a full disk, an unreadable tree): what it
@@ -1023,6 +1024,7 @@ run_steps = function(w, t, summary)
       worker_type = cfg.worker_type,
       alg = cfg.chain_of_trust_hash_algorithm,
       signer = cfg.sign_chain_of_trust and t.signer or nil,
+      digests = t.digests,
     })
     if not cot then
       log.error(cerr)
@@ -1049,6 +1051,7 @@ run_steps = function(w, t, summary)
       concurrency = cfg.max_concurrent_uploads,
       timeout = cfg.artifact_upload_timeout,
       tmp_dir = M.private_dir(cfg) .. "/upload",
+      digests = t.digests,
     })
     summary.uploaded = up.uploaded
     summary.failed_uploads = up.failed

@@ -1,19 +1,26 @@
--- `scriptworker lua [-e CODE] [FILE [ARGS...]]`: runs Lua inside the
--- runtime with every sw.* module and a running event loop (the code runs in
--- a scheduler task, so http.request, sleep and the rest can yield).
+-- `scriptworker lua [--no-task] [-e CODE] [FILE [ARGS...]]`: runs Lua
+-- inside the runtime with every sw.* module and a running event loop (the
+-- code runs in a scheduler task, so http.request, sleep and the rest can
+-- yield). With --no-task the code runs on the main thread, as in a plain
+-- lua5.4, and calls sched.run itself: the sanitizer run uses it for the
+-- specs about sched.run at the top level.
 local M = {}
 
 local function usage()
-  io.stderr:write("usage: scriptworker lua [-e CODE] [FILE [ARGS...]]\n")
+  io.stderr:write("usage: scriptworker lua [--no-task] [-e CODE] [FILE [ARGS...]]\n")
   return 2
 end
 
 function M.run(args)
   local chunks = {}
   local i = 1
+  local in_task = true
   while i <= #args do
     local a = args[i]
-    if a == "-e" then
+    if a == "--no-task" then
+      in_task = false
+      i = i + 1
+    elseif a == "-e" then
       if args[i + 1] == nil then
         return usage()
       end
@@ -68,12 +75,17 @@ function M.run(args)
     io.stderr:flush()
     real_exit(code, false)
   end
-  local sched = require("sw.sched")
-  local ok, err = pcall(sched.run, function()
+  local function all()
     for _, fn in ipairs(chunks) do
       fn()
     end
-  end)
+  end
+  local ok, err
+  if in_task then
+    ok, err = pcall(require("sw.sched").run, all)
+  else
+    ok, err = xpcall(all, debug.traceback)
+  end
   if not ok then
     io.stderr:write("scriptworker lua: ", tostring(err), "\n")
     return 1

@@ -6,7 +6,6 @@
 -- when signing is on, public/chain-of-trust.json.sig, the raw 64-byte
 -- ed25519 signature of exactly those bytes.
 local fs = require("sw.fs")
-local hash = require("sw.hash")
 local json = require("sw.json")
 local schema = require("sw.schema")
 local config_mod = require("sw.config")
@@ -32,7 +31,9 @@ end
 
 -- opts: artifact_dir, task (the claimed definition), task_id, run_id,
 -- worker_group, worker_id, worker_type, alg (default sha256), signer (a
--- sw.Signer, or nil to skip signing).
+-- sw.Signer, or nil to skip signing), digests (artifacts.snapshot_digests
+-- of the snapshot in artifact_dir: reused where the file is still that
+-- copy, so each artifact is read once).
 -- Returns {path, sig_path, text, body} or nil, message, code: code is
 -- "schema" when the body fails the chain-of-trust schema (the task's
 -- fault: its definition or ids), "io" for the worker's own failures
@@ -46,7 +47,7 @@ function M.generate(opts)
   local digests = json.object({})
   for _, f in ipairs(files) do
     if f.name ~= M.JSON_NAME and f.name ~= M.SIG_NAME then
-      local d, herr = hash.file(f.path, alg)
+      local d, herr = artifacts.file_digest(opts.digests, f, alg)
       if not d then
         return nil, "cot: " .. tostring(herr), "io"
       end

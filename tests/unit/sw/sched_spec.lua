@@ -9,11 +9,11 @@ local function my_pid()
   return pid
 end
 
--- Under `scriptworker lua` (make sanitize) the specs themselves run inside a
--- task, where sched.run just calls its function; a few cases only make
--- sense at the top level.
-local nested = sched.current() ~= nil
-local top_it = nested and pending or it
+-- Cases about sched.run at the top level; under make sanitize they run in
+-- a child process (support.top_it).
+local function top_it(name, fn)
+  support.top_it(it, "tests/unit/sw/sched_spec.lua", name, fn)
+end
 
 describe("sw.sched", function()
   it("runs a function as a task and returns its results", function()

@@ -237,11 +237,8 @@ function M.repo_matches_url(repo, url)
   return true
 end
 
--- encodeURIComponent-style escaping of one path segment.
-function M.encode_component(s)
-  return (tostring(s):gsub("[^%w%-_%.!~%*'%(%)]", function(c)
-    return format("%%%02X", c:byte())
-  end))
-end
+-- encodeURIComponent-style escaping of one path segment: the Queue
+-- client's, so the worker has one percent-encoder.
+M.encode_component = require("sw.queue").encode_component
 
 return M
