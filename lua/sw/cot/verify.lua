@@ -912,35 +912,8 @@ local function check_upstream_paths(root)
 end
 
 local function default_fetch_text(retry_delay)
-  local http = require("sw.http")
-  local attempts = 5
   return function(url, headers)
-    local last, transient
-    for attempt = 1, attempts do
-      local res, msg, code = http.request({ url = url, headers = headers, timeout = 60,
-        max_body = v2_fetch.MAX_BODY })
-      if res and res.status == 200 then
-        return res.body
-      end
-      if res then
-        last = format("HTTP %d", res.status)
-        transient = res.status >= 500 or res.status == 429
-        if not transient then
-          return nil, last, false
-        end
-      else
-        last = msg
-        transient = queue_mod.RETRY_CODES[code] == true
-        if not transient then
-          return nil, last, false
-        end
-      end
-      if attempt < attempts then
-        local d = retry_delay * 2 ^ (attempt - 1)
-        sched.sleep(d > 15 and 15 or d)
-      end
-    end
-    return nil, last, transient
+    return v2_fetch.get_text(url, headers, { retry_delay = retry_delay })
   end
 end
 

@@ -114,6 +114,50 @@ end
 
 -- Inputs over sw.http ----------------------------------------------------
 
+-- get_text(url, headers[, opts]) -> body | nil, message, transient: one GET
+-- over sw.http with retries, the one retry loop of every remote input of
+-- chain-of-trust verification. 200 is success; 5xx, 429 and the
+-- transport failures the Queue client retries (timeout, connect, closed,
+-- resolve) are tried again, up to opts.attempts (5), opts.retry_delay (1 s)
+-- doubled each time, at most 15 s; any other answer fails at once.
+-- `transient` tells a failure after the retries (not evidence of anything)
+-- from a definite one (a 404). opts.timeout: seconds per attempt (60).
+function M.get_text(url, headers, opts)
+  opts = opts or {}
+  local http = require("sw.http")
+  local sched = require("sw.sched")
+  local retry = require("sw.queue").RETRY_CODES
+  local attempts = opts.attempts or 5
+  local delay0 = opts.retry_delay or 1
+  local last, transient
+  for attempt = 1, attempts do
+    local res, msg, code = http.request({
+      url = url,
+      headers = headers,
+      timeout = opts.timeout or 60,
+      max_body = M.MAX_BODY,
+    })
+    if res and res.status == 200 then
+      return res.body
+    end
+    if res then
+      last = format("HTTP %d", res.status)
+      transient = res.status >= 500 or res.status == 429
+    else
+      last = msg
+      transient = retry[code] == true
+    end
+    if not transient then
+      return nil, last, false
+    end
+    if attempt < attempts then
+      local d = delay0 * 2 ^ (attempt - 1)
+      sched.sleep(d > 15 and 15 or d)
+    end
+  end
+  return nil, last, true
+end
+
 -- http_inputs(opts) -> inputs. Must be used inside a sw.sched task.
 --   opts.urls: rebasing table (see above)
 --   opts.queue_client: the sw.queue client artifacts are read with (the
@@ -126,8 +170,6 @@ end
 -- 5xx and connection failures are retried.
 function M.http_inputs(opts)
   opts = opts or {}
-  local http = require("sw.http")
-  local sched = require("sw.sched")
   local attempts = opts.attempts or 5
   local delay0 = opts.retry_delay or 1
   local timeout = opts.timeout or 60
@@ -144,31 +186,8 @@ function M.http_inputs(opts)
   end
 
   local function get(url, headers)
-    local last
-    for attempt = 1, attempts do
-      local res, msg = http.request({
-        url = url,
-        headers = headers,
-        timeout = timeout,
-        max_body = M.MAX_BODY,
-      })
-      if res and res.status == 200 then
-        return res.body
-      end
-      if res then
-        last = format("HTTP %d", res.status)
-        if res.status < 500 then
-          return nil, last
-        end
-      else
-        last = msg
-      end
-      if attempt < attempts then
-        local d = delay0 * 2 ^ (attempt - 1)
-        sched.sleep(d > 15 and 15 or d)
-      end
-    end
-    return nil, last
+    local body, msg = M.get_text(url, headers, { attempts = attempts, retry_delay = delay0, timeout = timeout })
+    return body, msg
   end
 
   -- Through a private temporary file: the client streams downloads to
