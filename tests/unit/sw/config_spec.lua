@@ -94,8 +94,31 @@ describe("sw.config", function()
     }, err)
   end)
 
-  describe("Mozilla's deployments (scriptworker-scripts docker.d, rendered)", function()
-    local FIXTURES = support.root .. "/tests/unit/sw/fixtures/deployments"
+  describe("a config shaped like Mozilla's Kubernetes deployments", function()
+    -- The keys and values a scriptworker-scripts deployment sets (as facts:
+    -- its start-up renders one such file per pool), written here for the
+    -- three pools below; credentials and ids are placeholders.
+    local function deployment(name, product, sign)
+      local path = support.tmpdir() .. "/" .. name .. ".json"
+      local text, err = require("sw.json").encode({
+        artifact_dir = "/app/artifacts", artifact_upload_timeout = 1200, cot_job_type = "scriptworker",
+        cot_product = product, credentials = { clientId = "project/releng/scriptworker/v2/" .. name,
+          accessToken = "not-a-real-access-token" },
+        ed25519_private_key_path = "/app/configs/ed25519_privkey", github_oauth_token = "",
+        log_dir = "/app/logs", provisioner_id = "scriptworker-k8s",
+        scriptworker_provisioners = { "scriptworker-k8s", "scriptworker-prov-v1" },
+        sign_chain_of_trust = sign, task_log_dir = "/app/artifacts/public/logs", task_max_timeout = 3600,
+        task_script = { "/app/bin/script", "/app/configs/script_config.json" },
+        taskcluster_root_url = "https://firefox-ci-tc.services.mozilla.com", verbose = true,
+        verify_chain_of_trust = true, verify_cot_signature = sign, watch_log_file = true,
+        work_dir = "/app/workdir", worker_group = name, worker_id = name .. "-0", worker_type = name,
+      })
+      assert(text, err)
+      local f = assert(io.open(path, "wb"))
+      f:write(text)
+      assert(f:close())
+      return path
+    end
     local cases = {
       ["gecko-3-signing"] = { product = "firefox", sign = true, verify_sig = true },
       ["mobile-1-beetmover-dev"] = { product = "mobile", sign = false, verify_sig = false },
@@ -103,7 +126,7 @@ describe("sw.config", function()
     }
     for name, want in pairs(cases) do
       it("loads " .. name .. " with its policy set", function()
-        local path = FIXTURES .. "/" .. name .. ".json"
+        local path = deployment(name, want.product, want.sign)
         local c, creds, info = config.load_with_policy(path, { env = env_of({}) })
         assert.is_table(c, type(creds) == "table" and table.concat(creds, "\n") or nil)
         assert.are.same({
