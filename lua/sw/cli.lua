@@ -24,12 +24,13 @@ usage: scriptworker [--policy FILE] [CONFIG]
        scriptworker create-test-workdir [--overwrite] TASKID [CONFIG]
        scriptworker lua [--no-task] [-e CODE] [FILE [ARGS...]]
        scriptworker verify-ed25519-signature FILE SIGFILE [--pubkey KEY]
-       scriptworker keygen PRIVATE_PATH PUBLIC_PATH
+       scriptworker keygen [--force] PRIVATE_PATH PUBLIC_PATH
        scriptworker --version | --help
 
 Without a command, runs the worker with CONFIG (default ./scriptworker.yaml):
-claim a task, verify its chain of trust, run task_script, upload the
-artifacts and report the result, one task at a time.
+claim a task, verify its chain of trust (when verify_chain_of_trust is
+set), run task_script, upload the artifacts and report the result, one
+task at a time. `COMMAND --help` describes each command.
 
 Options:
   --policy FILE   the instance policy; its folder is the policy set (task
@@ -43,7 +44,8 @@ Signals (the worker):
   SIGHUP          reload the policy set and re-read the ed25519 private key;
                   on any error the old ones stay in force (logged). Edits
                   under the policy folder are reloaded without a signal
-  SIGTERM         stop the running script, upload, report worker-shutdown
+  SIGTERM, SIGINT stop the running script, upload, report worker-shutdown;
+                  while idle, exit at once
   SIGUSR1         finish the current task, then exit
 ]==]
 

@@ -35,6 +35,11 @@ function M.run(args)
     elseif a == "--" then
       i = i + 1
       break
+    elseif a == "--help" or a == "-h" then
+      io.stdout:write("usage: scriptworker lua [--no-task] [-e CODE] [FILE [ARGS...]]\n\n",
+        "Runs CODE and FILE (with ARGS as arg) inside the worker's runtime: every\n",
+        "sw.* module, in a scheduler task unless --no-task.\n")
+      return 0
     elseif a:sub(1, 1) == "-" and a ~= "-" then
       return usage()
     else

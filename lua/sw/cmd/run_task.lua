@@ -8,7 +8,21 @@ local function eprint(...)
   io.stderr:write(table.concat({ ... }), "\n")
 end
 
+local USAGE = [[
+usage: scriptworker run-task TASK_JSON [CONFIG]
+
+Runs the task pipeline for the task definition in TASK_JSON without a
+Queue: writes task.json, runs task_script, leaves the script's artifacts in
+artifact_dir with a chain-of-trust artifact (signed when the config names
+a key), and prints a summary.
+CONFIG defaults to ./scriptworker.yaml. Exits 0 when the script succeeded.
+]]
+
 function M.run(args)
+  if args[1] == "--help" or args[1] == "-h" then
+    io.stdout:write(USAGE)
+    return 0
+  end
   local task_path, config_path = args[1], args[2] or "scriptworker.yaml"
   if not task_path or #args > 2 then
     eprint("usage: scriptworker run-task TASK_JSON [CONFIG]")
