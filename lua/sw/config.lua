@@ -14,7 +14,7 @@ local M = {}
 -- function that met it: "fs.read_file: a.yaml: No such file or directory"
 -- becomes "a.yaml: No such file or directory"; without_prefix (the file
 -- the message is already about) goes too. CORE_MODULES: the modules
--- whose "<module>.<function>: " prefix is dropped.
+-- whose "<module>.<function>: " (or "<module>: ") prefix is dropped.
 M.CORE_MODULES = {
   fs = true, proc = true, log = true, http = true, hash = true, sign = true, sched = true, yaml = true,
   json = true, regex = true,
@@ -22,6 +22,9 @@ M.CORE_MODULES = {
 function M.user_message(err, without_prefix)
   local s = tostring(err)
   local module, rest = s:match("^(%l+)%.[%l_]+: (.*)$")
+  if not module then
+    module, rest = s:match("^(%l+): (.*)$")
+  end
   if module and M.CORE_MODULES[module] then
     s = rest
   end

@@ -14,6 +14,11 @@ local hash = require("sw.hash")
 local fs = require("sw.fs")
 local sandbox = require("sw.sandbox")
 
+-- sw.config requires this module: its message helper is looked up late.
+local function user_message(err, about)
+  return require("sw.config").user_message(err, about)
+end
+
 local M = {}
 
 -- Instructions a file may run while it loads (building its table) and a
@@ -474,7 +479,7 @@ function M.load(dir, opts)
   local memory = opts.memory or M.LOAD_MEMORY
   local real, rerr = fs.realpath(dir)
   if not real then
-    return nil, { string.format("%s: cannot read the policy folder: %s", dir, rerr) }
+    return nil, { string.format("%s: cannot read the policy folder: %s", dir, user_message(rerr, dir)) }
   end
   local st = fs.stat(real)
   if not st or st.type ~= "dir" then
@@ -483,7 +488,7 @@ function M.load(dir, opts)
   local top = basename(real)
   local entries, werr = fs.walk(real)
   if not entries then
-    return nil, { string.format("%s: cannot read the policy folder: %s", dir, werr) }
+    return nil, { string.format("%s: cannot read the policy folder: %s", dir, user_message(werr, real)) }
   end
 
   local set = {

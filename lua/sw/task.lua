@@ -131,7 +131,7 @@ function M.unusable_task(task)
   end
   local text, err = json.encode(task, { canonical = true })
   if not text then
-    return "task: cannot be written as task.json: " .. tostring(err)
+    return "task: cannot be written as task.json: " .. config_mod.user_message(err)
   end
   if M.parse_time(task.expires) == nil then
     return "task.expires: expected an RFC 3339 time, got " .. (json.encode(task.expires) or type(task.expires))

@@ -141,8 +141,8 @@ describe("worker: run-task", function()
       { {}, "usage: scriptworker run-task TASK_JSON [CONFIG]" },
       { { "a", "b", "c" }, "usage: scriptworker run-task TASK_JSON [CONFIG]" },
       { { "list.json", config_path }, "scriptworker: run-task: list.json: a task definition must be a JSON object" },
-      { { "missing.json", config_path }, "scriptworker: run-task: " },
-      { { "broken.json", config_path }, "scriptworker: run-task: " },
+      { { "missing.json", config_path }, "scriptworker: run-task: missing.json: No such file or directory" },
+      { { "broken.json", config_path }, "scriptworker: run-task: broken.json: line 1 column 2 (byte 1): " },
     }
     for _, c in ipairs(cases) do
       local r = run_task(dir, c[1])

@@ -31,7 +31,7 @@ function M.run(args)
   local json = require("sw.json")
   local task_def, err = json.decode_file(task_path)
   if task_def == nil then
-    eprint("scriptworker: run-task: ", tostring(err))
+    eprint("scriptworker: run-task: ", require("sw.config").user_message(err))
     return 2
   end
   if json.type(task_def) ~= "object" then

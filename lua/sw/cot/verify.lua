@@ -677,7 +677,7 @@ local function graph_entries(l, ids)
   end
   local entries, err = json.decode_file(path, { keys = ids })
   if entries == nil then
-    fail("%s: can't load public/task-graph.json: %s", l.who, tostring(err))
+    fail("%s: can't load public/task-graph.json: %s", l.who, config_mod.user_message(err, path))
   end
   return entries
 end
