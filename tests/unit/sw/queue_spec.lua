@@ -279,4 +279,37 @@ describe("sw.queue", function()
       certificate = cert } })
     assert.are.equal("x <redacted> y <redacted>", log.redact("x " .. token .. " y " .. cert))
   end)
+
+  it("hands claimed credentials to sw.secrets, where the task's end forgets them", async(function()
+    local log = require("sw.log")
+    local secrets = require("sw.secrets")
+    local r = tostring(math.random(1e9))
+    local own = { clientId = "worker", accessToken = "worker-own-token-" .. r }
+    local temp = { clientId = "task-client", accessToken = "claimed-temp-token-" .. r,
+      certificate = '{"version":1,"seed":"claimed-seed-' .. r .. '"}' }
+    local fake = scripted({
+      ok_json({ tasks = { { status = { taskId = "abc" }, runId = 0, credentials = temp } } }),
+      ok_json({}),
+    })
+    local q = queue_with_http(fake)
+    secrets.add(own)
+    local c = q.new({ root_url = "https://tc.example.com", credentials = own })
+    local claim = assert(c:call("claimWork", "p/w", { workerGroup = "g", workerId = "w", tasks = 1 })).tasks[1]
+    local line = table.concat({ own.accessToken, claim.credentials.accessToken, claim.credentials.certificate }, " ")
+    assert.are.equal("<redacted> <redacted> <redacted>", log.redact(line))
+    -- The task records what the answer already registered, and forgets it
+    -- at its end; the worker's own token stays, even in the task's list.
+    local seen = {}
+    secrets.add(claim.credentials, seen)
+    secrets.add(own, seen)
+    assert.are.equal(3, #seen)
+    secrets.forget(seen)
+    assert.are.equal("<redacted> " .. temp.accessToken .. " " .. temp.certificate, log.redact(line))
+    -- A last call signed with those credentials makes them secrets again.
+    assert(c:with_credentials(claim.credentials):call("reportException", "abc", 0, { reason = "internal-error" }))
+    assert.are.equal("<redacted> <redacted> <redacted>", log.redact(line))
+    for _, s in ipairs({ own.accessToken, temp.accessToken, temp.certificate }) do
+      log.remove_secret(s)
+    end
+  end))
 end)
