@@ -204,13 +204,16 @@ function M.new(opts)
 end
 
 -- A client with the same settings and other credentials (a table, a
--- function, or nil).
-function Client:with_credentials(credentials)
+-- function, or nil). seen: a sw.secrets list (a task's) that records the
+-- credentials its answers hand out, so that they are forgotten with it;
+-- without, the client's own list, if any, is kept.
+function Client:with_credentials(credentials, seen)
   local c = setmetatable({}, Client)
   for k, v in pairs(self) do
     c[k] = v
   end
   c.credentials = secrets.add_temporary(credentials)
+  c.seen = seen or self.seen
   return c
 end
 
@@ -224,6 +227,15 @@ function Client:current_credentials()
     error("queue: credentials must have string clientId and accessToken", 3)
   end
   return secrets.add_temporary(c)
+end
+
+-- Registers credentials an answer holds, in the client's list if any.
+local function note_credentials(client, creds)
+  if client.seen then
+    secrets.add(creds, client.seen)
+  else
+    secrets.add_temporary(creds)
+  end
 end
 
 function Client:url(service, path)
@@ -443,13 +455,14 @@ function Client:call(name, ...)
     return nil, err
   end
   -- Credentials handed out (claimWork, reclaimTask, object artifacts) are
-  -- secrets from the moment they arrive.
+  -- secrets from the moment they arrive; a task's client records them in
+  -- its list, or every object artifact would stay in the redaction list.
   if type(v) == "table" then
-    secrets.add_temporary(v.credentials)
+    note_credentials(self, v.credentials)
     if type(v.tasks) == "table" then
       for _, t in ipairs(v.tasks) do
         if type(t) == "table" then
-          secrets.add_temporary(t.credentials)
+          note_credentials(self, t.credentials)
         end
       end
     end

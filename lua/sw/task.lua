@@ -902,7 +902,7 @@ function M.run(w, claim)
   if w.queue then
     t.queue = w.queue:with_credentials(function()
       return t.creds
-    end)
+    end, t.secrets)
   end
   w.current = t
   -- The worker's own logs stay out of the script's reach until it ended.
