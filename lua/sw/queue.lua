@@ -12,8 +12,8 @@
 -- (without lib-api's "---" trailer), and `conflict = true` for 409 ("the
 -- task is no longer ours"); tostring() gives one line. 5xx answers and
 -- transport failures are retried with Taskcluster's backoff; 4xx never are.
--- Access tokens and certificates are registered with sw.log's redaction
--- before they are first used.
+-- Access tokens and certificates are registered with sw.secrets (for the
+-- life of the task that records them) before they are first used.
 local fs = require("sw.fs")
 local hash = require("sw.hash")
 local hawk = require("sw.hawk")
@@ -21,6 +21,7 @@ local http = require("sw.http")
 local json = require("sw.json")
 local log = require("sw.log")
 local sched = require("sw.sched")
+local secrets = require("sw.secrets")
 local sign = require("sw.sign")
 
 local M = {}
@@ -128,30 +129,6 @@ local function http_error(call, res)
   return new_error(call, res.status, code, message, extra)
 end
 
--- ---- secrets ----------------------------------------------------------
-
-local registered = setmetatable({}, { __mode = "k" })
-
--- Registers the accessToken and certificate of a credentials table with
--- sw.log, so that no log line or error shows them. Returns creds.
-function M.add_secrets(creds)
-  if type(creds) ~= "table" or registered[creds] then
-    return creds
-  end
-  if type(creds.accessToken) == "string" and #creds.accessToken > 0 then
-    log.add_secret(creds.accessToken)
-  end
-  local cert = creds.certificate
-  if type(cert) == "table" then
-    cert = json.encode(cert)
-  end
-  if type(cert) == "string" and cert ~= "" then
-    log.add_secret(cert)
-  end
-  registered[creds] = true
-  return creds
-end
-
 -- ---- URLs -------------------------------------------------------------
 
 -- encodeURIComponent: everything but A-Z a-z 0-9 - _ . ! ~ * ' ( ) is %XX.
@@ -215,7 +192,7 @@ function M.new(opts)
   end
   local self = setmetatable({}, Client)
   self.root_url = M.normalize_root_url(opts.root_url)
-  self.credentials = M.add_secrets(c)
+  self.credentials = secrets.add_temporary(c)
   self.authorized_scopes = opts.authorized_scopes
   self.retries = math.floor(number("retries", 5, 0))
   self.timeout = number("timeout", 30, 0.001)
@@ -227,13 +204,16 @@ function M.new(opts)
 end
 
 -- A client with the same settings and other credentials (a table, a
--- function, or nil).
-function Client:with_credentials(credentials)
+-- function, or nil). seen: a sw.secrets list (a task's) that records the
+-- credentials its answers hand out, so that they are forgotten with it;
+-- without, the client's own list, if any, is kept.
+function Client:with_credentials(credentials, seen)
   local c = setmetatable({}, Client)
   for k, v in pairs(self) do
     c[k] = v
   end
-  c.credentials = M.add_secrets(credentials)
+  c.credentials = secrets.add_temporary(credentials)
+  c.seen = seen or self.seen
   return c
 end
 
@@ -246,7 +226,16 @@ function Client:current_credentials()
   if c ~= nil and (type(c) ~= "table" or type(c.clientId) ~= "string" or type(c.accessToken) ~= "string") then
     error("queue: credentials must have string clientId and accessToken", 3)
   end
-  return M.add_secrets(c)
+  return secrets.add_temporary(c)
+end
+
+-- Registers credentials an answer holds, in the client's list if any.
+local function note_credentials(client, creds)
+  if client.seen then
+    secrets.add(creds, client.seen)
+  else
+    secrets.add_temporary(creds)
+  end
 end
 
 function Client:url(service, path)
@@ -466,13 +455,14 @@ function Client:call(name, ...)
     return nil, err
   end
   -- Credentials handed out (claimWork, reclaimTask, object artifacts) are
-  -- secrets from the moment they arrive.
+  -- secrets from the moment they arrive; a task's client records them in
+  -- its list, or every object artifact would stay in the redaction list.
   if type(v) == "table" then
-    M.add_secrets(v.credentials)
+    note_credentials(self, v.credentials)
     if type(v.tasks) == "table" then
       for _, t in ipairs(v.tasks) do
         if type(t) == "table" then
-          M.add_secrets(t.credentials)
+          note_credentials(self, t.credentials)
         end
       end
     end

@@ -10,6 +10,7 @@ local log = require("sw.log")
 local proc = require("sw.proc")
 local sched = require("sw.sched")
 local schema = require("sw.schema")
+local secrets = require("sw.secrets")
 local config_mod = require("sw.config")
 local artifacts = require("sw.artifacts")
 local generate = require("sw.cot.generate")
@@ -195,32 +196,6 @@ local function write_credentials(t)
   end
   return ok, err
 end
-
--- Registers the secrets of creds with the log's redaction; with seen (a
--- list), records them so forget_secrets can drop them once they expire.
-local function register_secrets(creds, seen)
-  if type(creds) ~= "table" then
-    return
-  end
-  for _, k in ipairs({ "accessToken", "certificate" }) do
-    if type(creds[k]) == "string" and #creds[k] >= 6 then
-      log.add_secret(creds[k])
-      if seen then
-        seen[#seen + 1] = creds[k]
-      end
-    end
-  end
-end
-
--- A task's temporary credentials are useless once it is resolved; dropping
--- them keeps the redaction list (checked on every log line) from growing
--- with every task a long-running worker takes.
-function M.forget_secrets(seen)
-  for _, s in ipairs(seen) do
-    log.remove_secret(s)
-  end
-end
-M.register_secrets = register_secrets
 
 -- The environment of the task script: the worker's own environment minus
 -- its Taskcluster credentials, plus the task's variables.
@@ -476,7 +451,7 @@ local function reclaim_loop(t)
     end
     if res then
       t.creds = res.credentials
-      register_secrets(t.creds, t.secrets)
+      secrets.add(t.creds, t.secrets)
       t.taken_until = M.parse_time(res.takenUntil) or t.taken_until
       if t.creds_file then
         write_credentials(t)
@@ -920,12 +895,14 @@ function M.run(w, claim)
     signer = w.signer,
   }
   sched.label(t.task_id)
+  -- The claim's credentials, and those of every reclaim, are recorded in
+  -- t.secrets, and redacted until the task ends.
   t.secrets = {}
-  register_secrets(t.creds, t.secrets)
+  secrets.add(t.creds, t.secrets)
   if w.queue then
     t.queue = w.queue:with_credentials(function()
       return t.creds
-    end)
+    end, t.secrets)
   end
   w.current = t
   -- The worker's own logs stay out of the script's reach until it ended.
@@ -1087,7 +1064,7 @@ finish = function(w, t, summary, status)
     t.creds_file:close()
     fs.remove(t.creds_path)
   end
-  M.forget_secrets(t.secrets)
+  secrets.forget(t.secrets)
   w.current = nil
   sched.label(nil)
 end

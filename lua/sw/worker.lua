@@ -10,6 +10,7 @@ local ed25519 = require("sw.ed25519")
 local task = require("sw.task")
 local proc = require("sw.proc")
 local fs = require("sw.fs")
+local secrets = require("sw.secrets")
 
 -- A child subreaper: what a task script orphans (setsid, double fork)
 -- comes back to the worker, which kills it when the script ends.
@@ -190,7 +191,9 @@ end
 -- Runs until told to stop. Returns the process exit status.
 function M.run(config, credentials, opts)
   opts = opts or {}
-  task.register_secrets(credentials)
+  -- The worker's own credentials are pinned: no task's end unregisters
+  -- them, even one whose list holds the same string.
+  secrets.add(credentials)
   local signer, err = load_signer(config)
   if config.sign_chain_of_trust and not signer then
     log.error(err)

@@ -114,6 +114,7 @@ local function run(o)
   local log = require("sw.log")
   local json = require("sw.json")
   local queue = require("sw.queue")
+  local secrets = require("sw.secrets")
   local verify = require("sw.cot.verify")
 
   local overrides = {}
@@ -161,7 +162,7 @@ local function run(o)
   end
   local token = os.getenv("SCRIPTWORKER_GITHUB_OAUTH_TOKEN")
   if token and token ~= "" then
-    log.add_secret(token)
+    secrets.add(token)
     config.github_oauth_token = token
   end
   log.set_level(o.verbose and "debug" or "info")

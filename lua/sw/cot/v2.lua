@@ -32,11 +32,6 @@ M.diff = compare.diff
 M.normalise = compare.normalise
 M.remove_empty = compare.remove_empty
 
--- Secrets used for a request never reach a log line.
-local function note_secret(s)
-  log.add_secret(s)
-end
-
 local function check_args(args)
   if type(args) ~= "table" then
     error("cot.v2: arguments must be a table", 3)
@@ -89,7 +84,6 @@ local function state(args)
     config = config,
     inputs = inputs,
     cache = type(inputs.cache) == "table" and inputs.cache or {},
-    note_secret = note_secret,
   }
 end
 

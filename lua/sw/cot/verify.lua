@@ -23,6 +23,7 @@ local log = require("sw.log")
 local regex = require("sw.regex")
 local sched = require("sw.sched")
 local schema = require("sw.schema")
+local secrets = require("sw.secrets")
 local config_mod = require("sw.config")
 local ed25519 = require("sw.ed25519")
 local queue_mod = require("sw.queue")
@@ -946,7 +947,7 @@ function M.verify_chain(opts)
     fetch_text = opts.fetch_text or default_fetch_text(opts.retry_delay or 1),
   }, Engine)
   if type(config.github_oauth_token) == "string" and config.github_oauth_token ~= "" then
-    log.add_secret(config.github_oauth_token)
+    secrets.add(config.github_oauth_token)
     engine.github_headers = { Authorization = "token " .. config.github_oauth_token }
   end
   local started = sched.monotonic()

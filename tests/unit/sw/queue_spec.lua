@@ -279,4 +279,71 @@ describe("sw.queue", function()
       certificate = cert } })
     assert.are.equal("x <redacted> y <redacted>", log.redact("x " .. token .. " y " .. cert))
   end)
+
+  it("hands claimed credentials to sw.secrets, where the task's end forgets them", async(function()
+    local log = require("sw.log")
+    local secrets = require("sw.secrets")
+    local r = tostring(math.random(1e9))
+    local own = { clientId = "worker", accessToken = "worker-own-token-" .. r }
+    local temp = { clientId = "task-client", accessToken = "claimed-temp-token-" .. r,
+      certificate = '{"version":1,"seed":"claimed-seed-' .. r .. '"}' }
+    local fake = scripted({
+      ok_json({ tasks = { { status = { taskId = "abc" }, runId = 0, credentials = temp } } }),
+      ok_json({}),
+    })
+    local q = queue_with_http(fake)
+    secrets.add(own)
+    local c = q.new({ root_url = "https://tc.example.com", credentials = own })
+    local claim = assert(c:call("claimWork", "p/w", { workerGroup = "g", workerId = "w", tasks = 1 })).tasks[1]
+    local line = table.concat({ own.accessToken, claim.credentials.accessToken, claim.credentials.certificate }, " ")
+    assert.are.equal("<redacted> <redacted> <redacted>", log.redact(line))
+    -- The task records what the answer already registered, and forgets it
+    -- at its end; the worker's own token stays, even in the task's list.
+    local seen = {}
+    secrets.add(claim.credentials, seen)
+    secrets.add(own, seen)
+    assert.are.equal(3, #seen)
+    secrets.forget(seen)
+    assert.are.equal("<redacted> " .. temp.accessToken .. " " .. temp.certificate, log.redact(line))
+    -- A last call signed with those credentials makes them secrets again.
+    assert(c:with_credentials(claim.credentials):call("reportException", "abc", 0, { reason = "internal-error" }))
+    assert.are.equal("<redacted> <redacted> <redacted>", log.redact(line))
+    for _, s in ipairs({ own.accessToken, temp.accessToken, temp.certificate }) do
+      log.remove_secret(s)
+    end
+  end))
+
+  it("records what a task's client is handed in the task's list", async(function()
+    local log = require("sw.log")
+    local secrets = require("sw.secrets")
+    local r = tostring(math.random(1e9))
+    local task_creds = { clientId = "task-client", accessToken = "task-token-" .. r }
+    local reclaimed = { clientId = "task-client", accessToken = "reclaimed-token-" .. r }
+    local object = { clientId = "object-client", accessToken = "object-token-" .. r }
+    local fake = scripted({
+      ok_json({ credentials = reclaimed, takenUntil = "2026-01-01T00:00:00.000Z" }),
+      ok_json({ storageType = "object", credentials = object }),
+      ok_json({ credentials = { clientId = "x", accessToken = "elsewhere-token-" .. r } }),
+    })
+    local q = queue_with_http(fake)
+    local c = q.new({ root_url = "https://tc.example.com" })
+    local seen = {}
+    local tq = c:with_credentials(function()
+      return task_creds
+    end, seen)
+    assert(tq:call("reclaimTask", "abc", 0))
+    -- A client made from the task's (object uploads) keeps its list.
+    assert(tq:with_credentials(task_creds):call("createArtifact", "abc", 0, "public/x", { storageType = "object" }))
+    assert.are.same({ reclaimed.accessToken, object.accessToken }, seen)
+    -- A client without a list registers and records nothing of a task.
+    assert(c:call("reclaimTask", "abc", 0))
+    assert.are.equal(2, #seen)
+    local line = reclaimed.accessToken .. " " .. object.accessToken .. " elsewhere-token-" .. r
+    assert.are.equal("<redacted> <redacted> <redacted>", log.redact(line))
+    secrets.forget(seen)
+    assert.are.equal(reclaimed.accessToken .. " " .. object.accessToken .. " <redacted>", log.redact(line))
+    for _, s in ipairs({ task_creds.accessToken, "elsewhere-token-" .. r }) do
+      log.remove_secret(s)
+    end
+  end))
 end)

@@ -30,20 +30,6 @@ describe("sw.task", function()
     assert.are.same({ "exception", "internal-error" }, { task.resolution(c, 9) })
   end)
 
-  it("forgets a task's secrets once it is done, not the worker's", function()
-    local log = require("sw.log")
-    local worker_token = "worker-permanent-token-0123456789"
-    local task_creds = { clientId = "task-client/x", accessToken = "task-temp-token-abcdefghij",
-      certificate = '{"version":1,"seed":"s"}' }
-    task.register_secrets({ accessToken = worker_token })
-    local seen = {}
-    task.register_secrets(task_creds, seen)
-    assert.are.equal("<redacted> <redacted>", log.redact(task_creds.accessToken .. " " .. worker_token))
-    task.forget_secrets(seen)
-    assert.are.equal(task_creds.accessToken .. " <redacted>", log.redact(task_creds.accessToken .. " " .. worker_token))
-    log.remove_secret(worker_token)
-  end)
-
   it("parses Taskcluster's timestamp forms", function()
     assert.are.equal(1700000000, task.parse_time("2023-11-14T22:13:20.000Z"))
     assert.are.equal(1700001200.123, task.parse_time("2023-11-14T22:33:20.123+00:00"))

@@ -13,6 +13,7 @@ local jsone = require("sw.jsone")
 local common = require("sw.cot.v2.common")
 local fetch = require("sw.cot.v2.fetch")
 local compare = require("sw.cot.v2.compare")
+local secrets = require("sw.secrets")
 
 local M = {}
 
@@ -353,7 +354,7 @@ end
 local function token(S)
   local t = S.config.github_oauth_token
   if type(t) == "string" and t ~= "" then
-    S.note_secret(t)
+    secrets.add(t)
     return t
   end
   return nil
@@ -584,7 +585,7 @@ function M.in_tree_template(S)
   local t = S.config.github_oauth_token
   if type(t) == "string" and t ~= "" and repo:find("github.com", 1, true) and
       (repo:sub(1, 6) == "ssh://" or repo:sub(1, 14) == "git@github.com" or needs_secret(S.config)) then
-    S.note_secret(t)
+    secrets.add(t)
     headers = { Authorization = "Basic " .. require("sw.sign").b64encode(t .. ":") }
   end
   S.template, S.template_url = fetch.mapping(S, url, ".taskcluster.yml", headers)
