@@ -6,7 +6,7 @@
 --   local res, err = q:call("claimWork", "proj/type", {workerGroup = ..., ...})
 --
 -- Every call returns the decoded JSON answer (an empty object for 204), or
--- nil and an error value: a table with `call`, `status` (HTTP status, nil
+-- nil, err, err.code: err is a table with `call`, `status` (HTTP status, nil
 -- for a transport failure), `code` (the Taskcluster error code such as
 -- "RequestConflict", or the transport code such as "timeout"), `message`
 -- (without lib-api's "---" trailer), and `conflict = true` for 409 ("the
@@ -334,9 +334,10 @@ end
 
 -- One HTTP exchange with Hawk (unless req.auth == false) and retries.
 -- req = {method, url, body | body_file, headers, to_file, timeout, auth,
--- decompress, max_body}. Returns the response (any status below 500) or
--- nil, err (the last failure once the retries are spent, or at once for a
--- failure not worth retrying), and the number of attempts made.
+-- decompress, max_body}. Returns the response (any status below 500, with
+-- `attempts`, the number of requests made) or nil, err, err.code (the last
+-- failure once the retries are spent, or at once for a failure not worth
+-- retrying; err.attempts counts the requests).
 function Client:request(call, req)
   local last_err
   local attempts = self.retries + 1
@@ -355,7 +356,7 @@ function Client:request(call, req)
           authorized_scopes = self.authorized_scopes,
         })
         if not auth then
-          return nil, new_error(call, nil, "hawk", aerr, { attempts = attempt }), attempt
+          return nil, new_error(call, nil, "hawk", aerr, { attempts = attempt }), "hawk"
         end
         headers["Authorization"] = auth
       end
@@ -376,7 +377,8 @@ function Client:request(call, req)
         log.debug("queue call", { call = call, method = req.method, url = http.redact_url(req.url), status = res.status,
           attempt = attempt })
       end
-      return res, nil, attempt
+      res.attempts = attempt
+      return res
     end
     if res then
       last_err = http_error(call, res)
@@ -384,7 +386,7 @@ function Client:request(call, req)
       last_err = new_error(call, nil, code, msg)
       if not M.RETRY_CODES[code] then
         last_err.attempts = attempt
-        return nil, last_err, attempt
+        return nil, last_err, last_err.code
       end
     end
     last_err.attempts = attempt
@@ -397,7 +399,7 @@ function Client:request(call, req)
       sched.sleep(delay)
     end
   end
-  return nil, last_err, attempts
+  return nil, last_err, last_err.code
 end
 
 -- Queue answers carry task definitions, which the Queue accepts at any
@@ -420,12 +422,13 @@ local function decode_answer(call, res)
   return v
 end
 
--- q:call(name, route params..., [payload], [query]) -> answer | nil, err
+-- q:call(name, route params..., [payload], [query]) -> answer | nil, err,
+-- err.code
 -- getArtifact and getLatestArtifact answer 303: the result is the body
 -- ({storageType, url}) plus `location` (the Location header).
 function Client:call(name, ...)
   local url, body, api = self:build(name, ...)
-  local res, err, attempts = self:request(name, {
+  local res, err, code = self:request(name, {
     method = api[1],
     url = url,
     body = body,
@@ -433,7 +436,7 @@ function Client:call(name, ...)
     timeout = name == "claimWork" and math.max(self.timeout, self.claim_timeout) or nil,
   })
   if not res then
-    return nil, err
+    return nil, err, code
   end
   if res.status == 303 then
     local v = decode_answer(name, res)
@@ -445,14 +448,14 @@ function Client:call(name, ...)
   end
   if res.status >= 300 then
     err = http_error(name, res)
-    err.attempts = attempts
-    return nil, err
+    err.attempts = res.attempts
+    return nil, err, err.code
   end
   local v
   v, err = decode_answer(name, res)
   if v == nil then
-    err.attempts = attempts
-    return nil, err
+    err.attempts = res.attempts
+    return nil, err, err.code
   end
   -- Credentials handed out (claimWork, reclaimTask, object artifacts) are
   -- secrets from the moment they arrive; a task's client records them in
@@ -486,7 +489,7 @@ function Client:list_all_artifacts(task_id, run_id, opts)
       res, err = self:call("listLatestArtifacts", task_id, query)
     end
     if not res then
-      return nil, err
+      return nil, err, err.code
     end
     for _, a in ipairs(res.artifacts or {}) do
       all[#all + 1] = a
@@ -511,16 +514,16 @@ function Client:download_artifact(task_id, run_id, name, path, opts)
     answer, err = self:call(call, task_id, name)
   end
   if not answer then
-    return nil, err
+    return nil, err, err.code
   end
   local url = answer.location or answer.url
   if type(url) ~= "string" then
-    return nil, new_error(call, nil, "MalformedResponse", "no redirect location for " .. name)
+    return nil, new_error(call, nil, "MalformedResponse", "no redirect location for " .. name), "MalformedResponse"
   end
   -- The storage URL is presigned (or public): no Hawk header, and never
   -- credentials to another host.
-  local res, attempts
-  res, err, attempts = self:request(call, {
+  local res
+  res, err = self:request(call, {
     method = "GET",
     url = url,
     to_file = path,
@@ -531,12 +534,12 @@ function Client:download_artifact(task_id, run_id, name, path, opts)
   })
   if res and res.status ~= 200 then
     err = new_error(call, res.status, "HTTP" .. res.status, "download of " .. name .. " answered HTTP " .. res.status,
-      { attempts = attempts })
+      { attempts = res.attempts })
     res = nil
   end
   if not res then
     os.remove(path)
-    return nil, err
+    return nil, err, err.code
   end
   return {
     path = path,
@@ -594,9 +597,9 @@ end
 function Client:put_file(call, url, src, headers, timeout)
   local _, serr = source_size(call, src)
   if serr then
-    return nil, serr
+    return nil, serr, serr.code
   end
-  local res, err, attempts = self:request(call, {
+  local res, err = self:request(call, {
     method = "PUT",
     url = url,
     headers = headers,
@@ -606,12 +609,12 @@ function Client:put_file(call, url, src, headers, timeout)
     timeout = timeout or self.transfer_timeout,
   })
   if not res then
-    return nil, err
+    return nil, err, err.code
   end
   if res.status ~= 200 and res.status ~= 204 then
     err = http_error(call, res)
-    err.attempts = attempts
-    return nil, err
+    err.attempts = res.attempts
+    return nil, err, err.code
   end
   return true
 end
@@ -625,7 +628,7 @@ function Client:upload_object(answer, src, content_type, opts)
   opts = opts or {}
   local size, err = source_size("createUpload", src)
   if not size then
-    return nil, err
+    return nil, err, err.code
   end
   local object = self:with_credentials(answer.credentials)
   local methods = { putUrl = { contentType = content_type, contentLength = size } }
@@ -633,7 +636,7 @@ function Client:upload_object(answer, src, content_type, opts)
     local data
     data, err = source_bytes("createUpload", src)
     if not data then
-      return nil, err
+      return nil, err, err.code
     end
     methods.dataInline = { contentType = content_type, objectData = sign.b64encode(data) }
   end
@@ -646,7 +649,7 @@ function Client:upload_object(answer, src, content_type, opts)
     if not hashes[alg] then
       hashes[alg], err = source_hash("finishUpload", src, alg)
       if not hashes[alg] then
-        return nil, err
+        return nil, err, err.code
       end
     end
   end
@@ -658,18 +661,18 @@ function Client:upload_object(answer, src, content_type, opts)
     proposedUploadMethods = methods,
   })
   if not upload then
-    return nil, err
+    return nil, err, err.code
   end
   local method = upload.uploadMethod or {}
   if type(method.putUrl) == "table" then
     local ok
     ok, err = self:put_file("createUpload", method.putUrl.url, src, method.putUrl.headers, opts.timeout)
     if not ok then
-      return nil, err
+      return nil, err, err.code
     end
   elseif method.dataInline ~= true then
     return nil, new_error("createUpload", nil, "NoUploadMethod",
-      "the object service accepted none of the proposed upload methods for " .. answer.name)
+      "the object service accepted none of the proposed upload methods for " .. answer.name), "NoUploadMethod"
   end
   local done
   done, err = object:call("finishUpload", answer.name, {
@@ -678,7 +681,7 @@ function Client:upload_object(answer, src, content_type, opts)
     hashes = hashes,
   })
   if not done then
-    return nil, err
+    return nil, err, err.code
   end
   return true
 end
@@ -711,7 +714,7 @@ function Client:upload_artifact(task_id, run_id, name, opts)
   local src = opts.path or { body = opts.body }
   local size, err = source_size("createArtifact", src)
   if not size then
-    return nil, err
+    return nil, err, err.code
   end
   local answer
   answer, err = self:call("createArtifact", task_id, run_id, name, {
@@ -721,7 +724,7 @@ function Client:upload_artifact(task_id, run_id, name, opts)
     contentLength = storage == "s3" and (opts.content_length or size) or size,
   })
   if not answer then
-    return nil, err
+    return nil, err, err.code
   end
   if storage == "s3" then
     local headers = { ["Content-Type"] = opts.content_type }
@@ -731,17 +734,17 @@ function Client:upload_artifact(task_id, run_id, name, opts)
     local ok
     ok, err = self:put_file("createArtifact", answer.putUrl, src, headers, opts.timeout)
     if not ok then
-      return nil, err
+      return nil, err, err.code
     end
   else
     local ok
     ok, err = self:upload_object(answer, src, opts.content_type, opts)
     if not ok then
-      return nil, err
+      return nil, err, err.code
     end
     ok, err = self:call("finishArtifact", task_id, run_id, name, { uploadId = answer.uploadId })
     if not ok then
-      return nil, err
+      return nil, err, err.code
     end
   end
   return { storage_type = storage, name = name, bytes = size }
