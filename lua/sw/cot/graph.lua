@@ -191,16 +191,16 @@ end
 function M.relative_datestamp(created, offset)
   local c, err = parse_created(created)
   if not c then
-    return nil, "created " .. err
+    return nil, "created " .. err, "invalid"
   end
   local secs
   secs, err = offset_seconds(offset)
   if not secs then
-    return nil, "relative-datestamp " .. err
+    return nil, "relative-datestamp " .. err, "invalid"
   end
   local t = c.seconds + secs
   if t < MIN_SECONDS or t > MAX_SECONDS then
-    return nil, format("relative-datestamp %s from %s is out of range", show(offset), show(created))
+    return nil, format("relative-datestamp %s from %s is out of range", show(offset), show(created)), "invalid"
   end
   return format_time(t, c.ms)
 end
@@ -309,7 +309,8 @@ local function task_queue(task, side)
   return q or pw
 end
 
--- verify_link(parent_link, graph_entries, link) -> true | nil, errors
+-- verify_link(parent_link, graph_entries, link) -> true | nil, errors,
+-- "mismatch".
 -- `link`'s task definition against entry link.task_id of its parent's
 -- task-graph.json. `graph_entries` maps taskId -> entry ({task = {...},
 -- ...}); only that key is read. Every error of the task is collected.
@@ -318,22 +319,22 @@ function M.verify_link(parent_link, graph_entries, link)
   local where = format("%s task-graph.json", who(parent_link))
   local prefix = me .. ":"
   if type(graph_entries) ~= "table" then
-    return nil, { format("%s %s is not an object, got %s", prefix, where, show(graph_entries)) }
+    return nil, { format("%s %s is not an object, got %s", prefix, where, show(graph_entries)) }, "mismatch"
   end
   local entry = graph_entries[link.task_id]
   if entry == nil or entry == null then
-    return nil, { format("Can't find task %s in %s!", me, where) }
+    return nil, { format("Can't find task %s in %s!", me, where) }, "mismatch"
   end
   if not is_object(entry) then
-    return nil, { format("%s the %s entry is not an object, got %s", prefix, where, show(entry)) }
+    return nil, { format("%s the %s entry is not an object, got %s", prefix, where, show(entry)) }, "mismatch"
   end
   local graph = entry.task
   if not is_object(graph) then
-    return nil, { format("%s the %s entry's task is not an object, got %s", prefix, where, show(graph)) }
+    return nil, { format("%s the %s entry's task is not an object, got %s", prefix, where, show(graph)) }, "mismatch"
   end
   local task = link.task
   if not is_object(task) then
-    return nil, { format("%s the task definition is not an object, got %s", prefix, show(task)) }
+    return nil, { format("%s the task definition is not an object, got %s", prefix, show(task)) }, "mismatch"
   end
 
   local errors = {}
@@ -444,7 +445,7 @@ function M.verify_link(parent_link, graph_entries, link)
   end
 
   if #errors > 0 then
-    return nil, errors
+    return nil, errors, "mismatch"
   end
   return true
 end
@@ -492,7 +493,7 @@ function M.children_to_check(parent_link, all_links)
   return out
 end
 
--- check_parents(links) -> true | nil, errors. `links`: every task of the
+-- check_parents(links) -> true | nil, errors, "invalid". `links`: every task of the
 -- chain, the root included. Each task's parent (extra.parent or
 -- taskGroupId) must be a task of the chain of type decision or action:
 -- Python checks a task whose extra.parent names, say, a build task against
@@ -527,7 +528,7 @@ function M.check_parents(links)
     end
   end
   if #errors > 0 then
-    return nil, errors
+    return nil, errors, "invalid"
   end
   return true
 end

@@ -48,7 +48,9 @@ end
 
 -- A failure of the chain: raised as a table so that the engine can tell it
 -- from a bug, and carry whether it is transient (a Queue or mirror that
--- could not be reached: not evidence of tampering).
+-- could not be reached: not evidence of tampering). `code` is the verdict
+-- it leads to, "malformed-payload" or "intermittent-task" (the Taskcluster
+-- exception reasons verify_chain returns as its code).
 local Failure = {}
 Failure.__index = Failure
 Failure.__name = "sw.cot.Failure"
@@ -57,11 +59,12 @@ Failure.__tostring = function(f)
 end
 
 function M.fail(fmt, ...)
-  error(setmetatable({ message = select("#", ...) > 0 and format(fmt, ...) or fmt }, Failure), 0)
+  error(setmetatable({ message = select("#", ...) > 0 and format(fmt, ...) or fmt, code = "malformed-payload" },
+    Failure), 0)
 end
 
 function M.fail_transient(fmt, ...)
-  error(setmetatable({ message = format(fmt, ...), transient = true }, Failure), 0)
+  error(setmetatable({ message = format(fmt, ...), transient = true, code = "intermittent-task" }, Failure), 0)
 end
 
 function M.is_failure(v)
@@ -93,7 +96,7 @@ function M.task_type(policy, name, task)
     end
     table.sort(known)
     return nil, format("invalid task type %q (from %q); the policies define: %s", last, name,
-      table.concat(known, ", "))
+      table.concat(known, ", ")), "invalid"
   end
   return last
 end
@@ -104,13 +107,13 @@ end
 -- policies define (Python accepts any tag here and fails later).
 function M.worker_impl(policy, task, ctx, call)
   if not is_object(task) then
-    return nil, "the task definition is not an object"
+    return nil, "the task definition is not an object", "invalid"
   end
   if type(task.provisionerId) ~= "string" and type(task.taskQueueId) ~= "string" then
-    return nil, "the task has neither provisionerId nor taskQueueId"
+    return nil, "the task has neither provisionerId nor taskQueueId", "invalid"
   end
   if not is_array(task.scopes) then
-    return nil, "scopes: expected a list, got " .. M.show(task.scopes)
+    return nil, "scopes: expected a list, got " .. M.show(task.scopes), "invalid"
   end
   local found, seen = {}, {}
   local names = {}
@@ -120,9 +123,9 @@ function M.worker_impl(policy, task, ctx, call)
   table.sort(names)
   for _, name in ipairs(names) do
     local impl = policy.worker_impls[name]
-    local ok, err = call(impl, "recognise", task, ctx)
+    local ok, err, code = call(impl, "recognise", task, ctx)
     if err then
-      return nil, err
+      return nil, err, code or "error"
     end
     if ok and not seen[name] then
       seen[name] = true
@@ -134,7 +137,7 @@ function M.worker_impl(policy, task, ctx, call)
   if truthy(tag) then
     if type(tag) ~= "string" or not policy.worker_impls[tag] then
       return nil, format("tags[\"worker-implementation\"]: %s is not a worker implementation the policies define",
-        M.show(tag))
+        M.show(tag)), "invalid"
     end
     if not seen[tag] then
       seen[tag] = true
@@ -142,10 +145,10 @@ function M.worker_impl(policy, task, ctx, call)
     end
   end
   if #found == 0 then
-    return nil, "can't find a worker_impl: no worker implementation recognises the task"
+    return nil, "can't find a worker_impl: no worker implementation recognises the task", "invalid"
   elseif #found > 1 then
     table.sort(found)
-    return nil, "too many matches for the worker implementation: " .. table.concat(found, ", ")
+    return nil, "too many matches for the worker implementation: " .. table.concat(found, ", "), "invalid"
   end
   return found[1]
 end
@@ -161,32 +164,32 @@ function M.task_queue(task)
   return nil
 end
 
--- new(policy, name, task_id, task, ctx, call) -> link | nil, message.
+-- new(policy, name, task_id, task, ctx, call) -> link | nil, message, code.
 function M.new(policy, name, task_id, task, ctx, call)
   local who = format("%s %s", name, task_id)
   if not is_object(task) then
-    return nil, who .. ": the task definition is not an object"
+    return nil, who .. ": the task definition is not an object", "invalid"
   end
   if not is_object(task.payload) then
-    return nil, who .. ": payload: missing or not an object"
+    return nil, who .. ": payload: missing or not an object", "invalid"
   end
   if type(task.taskGroupId) ~= "string" or task.taskGroupId == "" then
-    return nil, who .. ": taskGroupId: missing"
+    return nil, who .. ": taskGroupId: missing", "invalid"
   end
-  local tt, err = M.task_type(policy, name, task)
+  local tt, err, code = M.task_type(policy, name, task)
   if not tt then
-    return nil, who .. ": " .. err
+    return nil, who .. ": " .. err, code
   end
   local impl
-  impl, err = M.worker_impl(policy, task, ctx, call)
+  impl, err, code = M.worker_impl(policy, task, ctx, call)
   if not impl then
-    return nil, who .. ": " .. err
+    return nil, who .. ": " .. err, code
   end
   local extra = task.extra
   local parent = is_object(extra) and extra.parent or nil
   if type(parent) ~= "string" or parent == "" then
     if present(parent) and parent ~= "" then
-      return nil, who .. ": extra.parent: expected a taskId, got " .. M.show(parent)
+      return nil, who .. ": extra.parent: expected a taskId, got " .. M.show(parent), "invalid"
     end
     parent = task.taskGroupId
   end
@@ -214,11 +217,11 @@ function M.dependencies(link)
   local inputs = is_object(cot) and cot.inputs or nil
   if present(inputs) then
     if not is_object(inputs) then
-      return nil, who .. ": extra.chainOfTrust.inputs: expected an object, got " .. M.show(inputs)
+      return nil, who .. ": extra.chainOfTrust.inputs: expected an object, got " .. M.show(inputs), "invalid"
     end
     for k, v in pairs(inputs) do
       if type(v) ~= "string" or v == "" then
-        return nil, format("%s: extra.chainOfTrust.inputs[%q]: expected a taskId, got %s", who, k, M.show(v))
+        return nil, format("%s: extra.chainOfTrust.inputs[%q]: expected a taskId, got %s", who, k, M.show(v)), "invalid"
       end
       deps[#deps + 1] = { name .. ":" .. k, v }
     end
@@ -226,18 +229,18 @@ function M.dependencies(link)
   local ua = task.payload.upstreamArtifacts
   if present(ua) then
     if not is_array(ua) then
-      return nil, who .. ": payload.upstreamArtifacts: expected a list, got " .. M.show(ua)
+      return nil, who .. ": payload.upstreamArtifacts: expected a list, got " .. M.show(ua), "invalid"
     end
     for i, e in ipairs(ua) do
       local where = format("%s: payload.upstreamArtifacts[%d]", who, i - 1)
       if not is_object(e) then
-        return nil, where .. ": expected an object, got " .. M.show(e)
+        return nil, where .. ": expected an object, got " .. M.show(e), "invalid"
       end
       if type(e.taskId) ~= "string" or e.taskId == "" then
-        return nil, where .. ".taskId: expected a taskId, got " .. M.show(e.taskId)
+        return nil, where .. ".taskId: expected a taskId, got " .. M.show(e.taskId), "invalid"
       end
       if type(e.taskType) ~= "string" or e.taskType == "" or e.taskType:find(":", 1, true) then
-        return nil, where .. ".taskType: expected a task type, got " .. M.show(e.taskType)
+        return nil, where .. ".taskType: expected a task type, got " .. M.show(e.taskType), "invalid"
       end
       deps[#deps + 1] = { name .. ":" .. e.taskType, e.taskId }
     end

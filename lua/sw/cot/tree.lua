@@ -143,7 +143,7 @@ end
 -- in it, so such a URL matches fewer rules.)
 function M.match_url_regex(rules, url, callback)
   if not is_array(rules) then
-    return nil, format("trusted_vcs_rules is not a list, got %s", show(rules))
+    return nil, format("trusted_vcs_rules is not a list, got %s", show(rules)), "invalid"
   end
   local u = common.parse_url(url)
   if not u then
@@ -153,22 +153,22 @@ function M.match_url_regex(rules, url, callback)
   for i, rule in ipairs(rules) do
     local err = check_rule(rule, i)
     if err then
-      return nil, err
+      return nil, err, "invalid"
     end
     if contains(rule.schemes, u.scheme) and contains(rule.netlocs, u.netloc) then
       for _, pattern in ipairs(rule.path_regexes) do
-        local r, cerr = regex.compile(pattern)
+        local r, cerr, ccode = regex.compile(pattern)
         if not r then
-          return nil, cerr
+          return nil, cerr, ccode
         end
-        local m, merr = r:search(path)
+        local m, merr, mcode = r:search(path)
         if merr then
-          return nil, format("%s: %s", show(url), merr)
+          return nil, format("%s: %s", show(url), merr), mcode
         end
         if m then
           local res, cberr = callback(m, r)
           if cberr then
-            return nil, cberr
+            return nil, cberr, "invalid"
           end
           if res ~= nil then
             return res
@@ -185,7 +185,7 @@ end
 function M.path_callback(m, r)
   local names = r:info().names or {}
   if not names.path then
-    return nil, format("trusted_vcs_rules pattern %s has no (?P<path>...) group", show(r:info().pattern))
+    return nil, format("trusted_vcs_rules pattern %s has no (?P<path>...) group", show(r:info().pattern)), "invalid"
   end
   if m.path == false then
     return nil
@@ -198,7 +198,7 @@ end
 local function prefix_of(config)
   local p = config.source_env_prefix
   if type(p) ~= "string" or p == "" then
-    return nil, format("config source_env_prefix is not set, got %s", show(p))
+    return nil, format("config source_env_prefix is not set, got %s", show(p)), "invalid"
   end
   return p
 end
@@ -212,23 +212,23 @@ function M.get_source_url(link, config)
   local me = who(link)
   local task = link.task
   if not is_object(task) then
-    return nil, format("%s: the task definition is not an object", me)
+    return nil, format("%s: the task definition is not an object", me), "invalid"
   end
   if not is_object(task.metadata) or absent(task.metadata.source) then
-    return nil, format("%s: metadata.source is missing", me)
+    return nil, format("%s: metadata.source is missing", me), "invalid"
   end
   local source = task.metadata.source
   if type(source) ~= "string" then
-    return nil, format("%s: metadata.source is not a string, got %s", me, show(source))
+    return nil, format("%s: metadata.source is not a string, got %s", me, show(source)), "invalid"
   end
   local p, perr = prefix_of(config)
   if not p then
-    return nil, me .. ": " .. perr
+    return nil, me .. ": " .. perr, "invalid"
   end
   local tw = me .. ": "
   local repo, _, err = protect(common.head_repository, task, p, tw)
   if err then
-    return nil, err
+    return nil, err, "invalid"
   end
   local label = p .. "_HEAD_REPOSITORY"
   if config.cot_product == "enterprise" then
@@ -237,14 +237,14 @@ function M.get_source_url(link, config)
     local comm
     comm, _, err = protect(common.head_repository, task, "COMM", tw)
     if err then
-      return nil, err
+      return nil, err, "invalid"
     end
     if comm then
       repo, label = comm, "COMM_HEAD_REPOSITORY"
     end
   end
   if repo and not common.repo_matches_url(repo, source) then
-    return nil, format("%s: %s %s doesn't match source %s!", me, label, show(repo), show(source))
+    return nil, format("%s: %s %s doesn't match source %s!", me, label, show(repo), show(source)), "invalid"
   end
   return source
 end
@@ -262,7 +262,7 @@ local function string_or_empty(v, what)
     return ""
   end
   if type(v) ~= "string" then
-    return nil, format("%s is not a string, got %s", what, show(v))
+    return nil, format("%s is not a string, got %s", what, show(v)), "invalid"
   end
   return v
 end
@@ -284,7 +284,7 @@ end
 function M.is_github_task(task)
   local tasks_for = member(task.extra, "tasks_for")
   if tasks_for ~= nil and type(tasks_for) ~= "string" then
-    return nil, format("extra.tasks_for is not a string, got %s", show(tasks_for))
+    return nil, format("extra.tasks_for is not a string, got %s", show(tasks_for)), "invalid"
   end
   if task.schedulerId == "taskcluster-github" then
     return true
@@ -306,30 +306,30 @@ function M.is_try(link, config)
   local me = who(link)
   local task = link.task
   if not is_object(task) then
-    return nil, format("%s: the task definition is not an object", me)
+    return nil, format("%s: the task definition is not an object", me), "invalid"
   end
   local p, perr = prefix_of(config)
   if not p then
-    return nil, me .. ": " .. perr
+    return nil, me .. ": " .. perr, "invalid"
   end
   if absent(task.schedulerId) then
-    return nil, format("%s: schedulerId is missing", me)
+    return nil, format("%s: schedulerId is missing", me), "invalid"
   end
   local branch, err = string_or_empty(member(member(task.payload, "env"), "MH_BRANCH"), me .. ": payload.env.MH_BRANCH")
   if not branch then
-    return nil, err
+    return nil, err, "invalid"
   end
   local repo, _, rerr = protect(common.head_repository, task, p, me .. ": ")
   if rerr then
-    return nil, rerr
+    return nil, rerr, "invalid"
   end
   if not is_object(task.metadata) then
-    return nil, format("%s: metadata is missing", me)
+    return nil, format("%s: metadata is missing", me), "invalid"
   end
   local source
   source, err = string_or_empty(task.metadata.source, me .. ": metadata.source")
   if not source then
-    return nil, err
+    return nil, err, "invalid"
   end
   return task.schedulerId == "gecko-level-1" or branch:find("try", 1, true) ~= nil or is_try_url(repo or "")
     or is_try_url(source)
@@ -356,7 +356,7 @@ local function landed(config, github, owner, name, rev, me)
     return true
   end
   if type(github) ~= "table" or type(github.commit_landed) ~= "function" or type(github.tag_commit) ~= "function" then
-    return nil, me .. ": no GitHub client to tell whether a revision has landed"
+    return nil, me .. ": no GitHub client to tell whether a revision has landed", "config"
   end
   local sha = rev
   if not rev:find("^" .. ("[0-9a-f]"):rep(40) .. "$") then
@@ -366,10 +366,10 @@ local function landed(config, github, owner, name, rev, me)
       sha, err = nil, sha
     end
     if not sha then
-      return nil, format("%s: cannot resolve tag %s of %s/%s: %s", me, show(rev), owner, name, tostring(err))
+      return nil, format("%s: cannot resolve tag %s of %s/%s: %s", me, show(rev), owner, name, tostring(err)), "fetch"
     end
     if type(sha) ~= "string" then
-      return nil, format("%s: tag %s of %s/%s resolved to %s", me, show(rev), owner, name, show(sha))
+      return nil, format("%s: tag %s of %s/%s resolved to %s", me, show(rev), owner, name, show(sha)), "fetch"
     end
   end
   -- (pcall, not protect: the engine's functions yield inside sw.sched,
@@ -379,7 +379,7 @@ local function landed(config, github, owner, name, rev, me)
     ok, err = nil, ok
   end
   if ok == nil then
-    return nil, format("%s: cannot tell whether %s landed on %s/%s: %s", me, sha, owner, name, tostring(err))
+    return nil, format("%s: cannot tell whether %s landed on %s/%s: %s", me, sha, owner, name, tostring(err)), "fetch"
   end
   return ok == true
 end
@@ -389,15 +389,15 @@ end
 -- segments, so a name that also appears in the owner works (VERIFY.md #79).
 local function source_repo_and_revision(source, me)
   if not is_github_url(source) then
-    return nil, format("%s: metadata.source %s is not a GitHub URL", me, show(source))
+    return nil, format("%s: metadata.source %s is not a GitHub URL", me, show(source)), "invalid"
   end
   local parts = path_parts(source)
   local owner, name, rev = parts[1], parts[2], parts[4]
   if not owner or owner == "" or not name or name == "" then
-    return nil, format("%s: metadata.source %s has no repository owner and name", me, show(source))
+    return nil, format("%s: metadata.source %s has no repository owner and name", me, show(source)), "invalid"
   end
   if not rev or rev == "" then
-    return nil, format("%s: Revision cannot be extracted from metadata.source %s", me, show(source))
+    return nil, format("%s: Revision cannot be extracted from metadata.source %s", me, show(source)), "invalid"
   end
   return { owner = owner, name = (name:gsub("%.git$", "")), rev = rev }
 end
@@ -409,11 +409,11 @@ function M.is_pull_request(link, config, github)
   local me = who(link)
   local task = link.task
   if not is_object(task) then
-    return nil, format("%s: the task definition is not an object", me)
+    return nil, format("%s: the task definition is not an object", me), "invalid"
   end
   local p, perr = prefix_of(config)
   if not p then
-    return nil, me .. ": " .. perr
+    return nil, me .. ": " .. perr, "invalid"
   end
   local official = config.official_github_repos_owner
   local result = false
@@ -424,7 +424,7 @@ function M.is_pull_request(link, config, github)
   local function owner_check(owner)
     if type(official) ~= "string" or official == "" then
       return nil, format("%s: this worker has no official_github_repos_owner (got %s) to tell a pull request",
-        me, show(official))
+        me, show(official)), "invalid"
     end
     return owner ~= official
   end
@@ -432,28 +432,28 @@ function M.is_pull_request(link, config, github)
   -- Pair 1: HEAD_REPOSITORY and HEAD_REV, skipped when absent.
   local repo, _, err = protect(common.head_repository, task, p, me .. ": ")
   if err then
-    return nil, err
+    return nil, err, "invalid"
   end
   if repo and repo ~= "" then
     local owner, name
     owner, name, err = protect(common.github_owner_and_name, repo, me .. ": " .. p .. "_HEAD_REPOSITORY")
     if err then
-      return nil, err
+      return nil, err, "invalid"
     end
     local foreign, oerr = owner_check(owner)
     if foreign == nil then
-      return nil, oerr
+      return nil, oerr, "invalid"
     end
     result = result or foreign
     local rev
     rev, _, err = protect(common.head_rev, task, p, me .. ": ")
     if err then
-      return nil, err
+      return nil, err, "invalid"
     end
     if rev and rev ~= "" then
-      local ok, lerr = landed(config, github, owner, name, rev, me)
+      local ok, lerr, lcode = landed(config, github, owner, name, rev, me)
       if ok == nil then
-        return nil, lerr
+        return nil, lerr, lcode
       end
       result = result or not ok
     end
@@ -466,16 +466,16 @@ function M.is_pull_request(link, config, github)
   end
   local s, serr = source_repo_and_revision(source, me)
   if not s then
-    return nil, serr
+    return nil, serr, "invalid"
   end
   local foreign, oerr = owner_check(s.owner)
   if foreign == nil then
-    return nil, oerr
+    return nil, oerr, "invalid"
   end
   result = result or foreign
-  local ok, lerr = landed(config, github, s.owner, s.name, s.rev, me)
+  local ok, lerr, lcode = landed(config, github, s.owner, s.name, s.rev, me)
   if ok == nil then
-    return nil, lerr
+    return nil, lerr, lcode
   end
   return result or not ok
 end
@@ -485,11 +485,11 @@ end
 -- metadata.source) by is_pull_request, the others by is_try.
 function M.is_try_or_pull_request(link, config, github)
   if not is_object(link.task) then
-    return nil, format("%s: the task definition is not an object", who(link))
+    return nil, format("%s: the task definition is not an object", who(link)), "invalid"
   end
   local gh, err = M.is_github_task(link.task)
   if gh == nil then
-    return nil, format("%s: %s", who(link), err)
+    return nil, format("%s: %s", who(link), err), "invalid"
   end
   if gh then
     return M.is_pull_request(link, config, github)
@@ -556,7 +556,7 @@ end
 function M.restricted_scopes(root_task, config)
   local list, errors = restricted_scopes(root_task, config)
   if list == nil or #errors > 0 then
-    return nil, concat(errors, "\n")
+    return nil, concat(errors, "\n"), "invalid"
   end
   return list
 end
@@ -666,7 +666,7 @@ function M.trace_back(root, links, config, github)
   end
 
   if #errors > 0 then
-    return nil, errors
+    return nil, errors, "untrusted"
   end
   return true
 end

@@ -296,7 +296,7 @@ function Engine:parallel(items, fn)
         if ok then
           return true
         end
-        return false, err
+        return nil, err, link_mod.is_failure(err) and err.code or "internal"
       end)
     end)
   end
@@ -699,14 +699,14 @@ function Engine:inputs()
     urls = urls,
     cache = {},
     fetch_text = function(url, headers)
-      local body, err, transient = engine.fetch_text(url, headers)
-      if body == nil and transient then
+      local body, err, code = engine.fetch_text(url, headers)
+      if body == nil and v2_fetch.is_transient(code) then
         engine.transient_fetch = err or true
       end
       if body ~= nil then
         engine:say("info", "fetched", { url = http_redact(url), bytes = #body })
       end
-      return body, err
+      return body, err, code
     end,
     fetch_artifact = v2.file_artifacts(self.work_dir),
   }
@@ -719,29 +719,29 @@ function Engine:github()
   local inputs = self:inputs()
   local function get(url)
     local real = v2_fetch.rebase(inputs, url)
-    local body, err = inputs.fetch_text(real, engine.github_headers)
+    local body, err, code = inputs.fetch_text(real, engine.github_headers)
     if body == nil then
-      return nil, format("%s: %s", http_redact(real), tostring(err))
+      return nil, format("%s: %s", http_redact(real), tostring(err)), code or "fetch"
     end
     return body
   end
   return {
     commit_landed = function(owner, name, rev)
-      local body, err = get(format("https://github.com/%s/%s/branch_commits/%s", owner, name, rev))
+      local body, err, code = get(format("https://github.com/%s/%s/branch_commits/%s", owner, name, rev))
       if not body then
-        return nil, err
+        return nil, err, code
       end
       return body:match("%S") ~= nil
     end,
     tag_commit = function(owner, name, tag)
-      local body, err = get(format("https://api.github.com/repos/%s/%s/git/ref/tags/%s", owner, name, tag))
+      local body, err, code = get(format("https://api.github.com/repos/%s/%s/git/ref/tags/%s", owner, name, tag))
       if not body then
-        return nil, err
+        return nil, err, code
       end
       local doc = json.decode(body)
       local sha = is_object(doc) and is_object(doc.object) and doc.object.sha
       if type(sha) ~= "string" then
-        return nil, "the tag " .. tag .. " does not name one commit"
+        return nil, "the tag " .. tag .. " does not name one commit", "parse"
       end
       return sha
     end,
@@ -929,7 +929,7 @@ end
 --   check_task   also verify the root's own chain-of-trust artifact
 --   keys_from_config  the config file sets ed25519_public_keys
 --   retry_delay  first delay between attempts of remote fetches (1 s)
---   fetch_text   fn(url, headers) -> body | nil, msg, transient (default:
+--   fetch_text   fn(url, headers) -> body | nil, msg, code (default:
 --                sw.http with retries)
 function M.verify_chain(opts)
   local config = opts.config

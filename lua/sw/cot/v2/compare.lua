@@ -56,14 +56,14 @@ local function remove_empty(v)
 end
 M.remove_empty = remove_empty
 
--- normalise(definition, side) -> new definition | nil, message
+-- normalise(definition, side) -> new definition | nil, message, "invalid"
 -- remove_empty_keys, projectId "none" when absent, taskQueueId from
 -- provisionerId/workerType when absent, then both of those removed. Unlike
 -- Python, a taskQueueId that contradicts provisionerId/workerType, or only
 -- one of provisionerId/workerType, is an error.
 function M.normalise(def, side)
   if kind(def) ~= "object" then
-    return nil, format("the %s task definition is not an object", side)
+    return nil, format("the %s task definition is not an object", side), "invalid"
   end
   local d = remove_empty(def)
   if d.projectId == nil then
@@ -72,19 +72,19 @@ function M.normalise(def, side)
   local p, w, q = d.provisionerId, d.workerType, d.taskQueueId
   if (p == nil) ~= (w == nil) then
     return nil, format("the %s task definition has %s without %s", side,
-      p ~= nil and "provisionerId" or "workerType", p ~= nil and "workerType" or "provisionerId")
+      p ~= nil and "provisionerId" or "workerType", p ~= nil and "workerType" or "provisionerId"), "invalid"
   end
   if p ~= nil and (type(p) ~= "string" or type(w) ~= "string") then
-    return nil, format("the %s task definition's provisionerId and workerType must be strings", side)
+    return nil, format("the %s task definition's provisionerId and workerType must be strings", side), "invalid"
   end
   if q == nil then
     if p == nil then
-      return nil, format("the %s task definition has neither taskQueueId nor provisionerId/workerType", side)
+      return nil, format("the %s task definition has neither taskQueueId nor provisionerId/workerType", side), "invalid"
     end
     d.taskQueueId = p .. "/" .. w
   elseif p ~= nil and q ~= p .. "/" .. w then
     return nil, format("the %s task definition's taskQueueId %s contradicts provisionerId/workerType %s/%s",
-      side, json.encode(q) or tostring(q), p, w)
+      side, json.encode(q) or tostring(q), p, w), "invalid"
   end
   d.provisionerId, d.workerType = nil, nil
   return d

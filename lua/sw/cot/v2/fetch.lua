@@ -3,8 +3,8 @@
 -- The v2 module never does I/O itself: it calls an `inputs` table
 --
 --   inputs = {
---     fetch_text = function(url, headers) -> text | nil, message,
---     fetch_artifact = function(task_id, name) -> text | nil, message,
+--     fetch_text = function(url, headers) -> text | nil, message, code,
+--     fetch_artifact = function(task_id, name) -> text | nil, message, code,
 --     urls = { hg = ..., github_raw = ..., github_api = ..., projects = ... },
 --     cache = {},          -- optional, url -> text, shared between calls
 --   }
@@ -114,22 +114,23 @@ end
 
 -- Inputs over sw.http ----------------------------------------------------
 
--- get_text(url, headers[, opts]) -> body | nil, message, transient: one GET
+-- get_text(url, headers[, opts]) -> body | nil, message, code: one GET
 -- over sw.http with retries, the one retry loop of every remote input of
 -- chain-of-trust verification. 200 is success; 5xx, 429 and the
 -- transport failures the Queue client retries (timeout, connect, closed,
 -- resolve) are tried again, up to opts.attempts (5), opts.retry_delay (1 s)
 -- doubled each time, at most 15 s; any other answer fails at once.
--- `transient` tells a failure after the retries (not evidence of anything)
--- from a definite one (a 404). opts.timeout: seconds per attempt (60).
+-- The code is sw.http's, or "HTTP<status>" for an answer other than 200;
+-- is_transient(code) tells a failure after the retries (not evidence of
+-- anything) from a definite one (a 404). opts.timeout: seconds per attempt
+-- (60).
 function M.get_text(url, headers, opts)
   opts = opts or {}
   local http = require("sw.http")
   local sched = require("sw.sched")
-  local retry = require("sw.queue").RETRY_CODES
   local attempts = opts.attempts or 5
   local delay0 = opts.retry_delay or 1
-  local last, transient
+  local last, last_code, transient
   for attempt = 1, attempts do
     local res, msg, code = http.request({
       url = url,
@@ -142,20 +143,35 @@ function M.get_text(url, headers, opts)
     end
     if res then
       last = format("HTTP %d", res.status)
-      transient = res.status >= 500 or res.status == 429
+      last_code = "HTTP" .. res.status
+      transient = M.is_transient(last_code)
     else
       last = msg
-      transient = retry[code] == true
+      last_code = code
+      transient = M.is_transient(code)
     end
     if not transient then
-      return nil, last, false
+      return nil, last, last_code
     end
     if attempt < attempts then
       local d = delay0 * 2 ^ (attempt - 1)
       sched.sleep(d > 15 and 15 or d)
     end
   end
-  return nil, last, true
+  return nil, last, last_code
+end
+
+-- Whether a failure code of get_text is worth another attempt: a 5xx or a
+-- 429 answer, or a transport failure the Queue client retries.
+function M.is_transient(code)
+  if type(code) ~= "string" then
+    return false
+  end
+  local status = tonumber(code:match("^HTTP(%d+)$"))
+  if status then
+    return status >= 500 or status == 429
+  end
+  return require("sw.queue").RETRY_CODES[code] == true
 end
 
 -- http_inputs(opts) -> inputs. Must be used inside a sw.sched task.
@@ -186,26 +202,25 @@ function M.http_inputs(opts)
   end
 
   local function get(url, headers)
-    local body, msg = M.get_text(url, headers, { attempts = attempts, retry_delay = delay0, timeout = timeout })
-    return body, msg
+    return M.get_text(url, headers, { attempts = attempts, retry_delay = delay0, timeout = timeout })
   end
 
   -- Through a private temporary file: the client streams downloads to
   -- disk (decoding Content-Encoding); the inputs are small texts.
   local function fetch_artifact(task_id, name)
     if not client then
-      return nil, "no Queue configured"
+      return nil, "no Queue configured", "config"
     end
     local fs = require("sw.fs")
     local tmp = os.tmpname()
-    local res, err = client:download_artifact(task_id, nil, name, tmp, { max_body = M.MAX_BODY })
+    local res, err, code = client:download_artifact(task_id, nil, name, tmp, { max_body = M.MAX_BODY })
     local text
     if res then
-      text, err = fs.read_file(tmp, M.MAX_BODY)
+      text, err, code = fs.read_file(tmp, M.MAX_BODY)
     end
     os.remove(tmp)
     if not text then
-      return nil, tostring(err)
+      return nil, tostring(err), code
     end
     return text
   end
@@ -223,9 +238,9 @@ end
 function M.file_artifacts(work_dir)
   local fs = require("sw.fs")
   return function(task_id, name)
-    local path, err = fs.safe_join(work_dir, "cot/" .. task_id .. "/" .. name)
+    local path, err, code = fs.safe_join(work_dir, "cot/" .. task_id .. "/" .. name)
     if not path then
-      return nil, err
+      return nil, err, code
     end
     return fs.read_file(path, M.MAX_BODY)
   end

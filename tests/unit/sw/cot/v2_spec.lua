@@ -467,12 +467,13 @@ describe("sw.cot.v2", function()
 
     it("refuses a contradicting or incomplete task queue", function()
       assert.are.same({ nil, "the runtime task definition's taskQueueId \"a/b\" contradicts "
-        .. "provisionerId/workerType p/w" },
+        .. "provisionerId/workerType p/w", "invalid" },
         { compare.normalise(json.decode('{"taskQueueId": "a/b", "provisionerId": "p", "workerType": "w"}'),
           "runtime") })
-      assert.are.same({ nil, "the runtime task definition has provisionerId without workerType" },
+      assert.are.same({ nil, "the runtime task definition has provisionerId without workerType", "invalid" },
         { compare.normalise(json.decode('{"provisionerId": "p"}'), "runtime") })
-      assert.are.same({ nil, "the rebuilt task definition has neither taskQueueId nor provisionerId/workerType" },
+      assert.are.same({ nil, "the rebuilt task definition has neither taskQueueId nor provisionerId/workerType",
+        "invalid" },
         { compare.normalise(json.decode('{"a": 1}'), "rebuilt") })
     end)
 
@@ -1333,7 +1334,7 @@ describe("sw.cot.v2", function()
       local inputs = v2.http_inputs({ attempts = 2, retry_delay = 0.001 })
       local before = #requests()
       assert.are.equal("finally", inputs.fetch_text(base .. "/flaky"))
-      assert.are.same({ nil, "HTTP 404" }, { inputs.fetch_text(base .. "/gone") })
+      assert.are.same({ nil, "HTTP 404", "HTTP404" }, { inputs.fetch_text(base .. "/gone") })
       local seen = requests()
       local statuses = {}
       for i = before + 1, #seen do
