@@ -109,12 +109,12 @@ function M.is_permanent(err)
   return math.type(status) == "integer" and status >= 400 and status < 500 and not TRANSIENT_4XX[status]
 end
 
--- Uploads one file. Returns true or nil, message, permanent (true when no
--- retry can succeed).
+-- Uploads one file. Returns true or nil, message, code, permanent (true
+-- when no retry can succeed).
 local function upload_one(ctx, file)
   local refused = M.refusal(file.name, file.size)
   if refused then
-    return nil, refused, true
+    return nil, refused, "invalid", true
   end
   local content_type, encoding = mime.guess(file.name)
   local upload_path = file.path
@@ -123,18 +123,18 @@ local function upload_one(ctx, file)
     if file.size <= M.GZIP_IN_MEMORY then
       -- Small files (logs, manifests): gzipped in memory, no temporary
       -- file to write, fsync and remove.
-      local data, err = fs.read_file(file.path, M.GZIP_IN_MEMORY)
+      local data, err, code = fs.read_file(file.path, M.GZIP_IN_MEMORY)
       if not data then
-        return nil, "cannot gzip: " .. tostring(err)
+        return nil, "cannot gzip: " .. tostring(err), code
       end
       upload_path = { body = fs.gzip_string(data) }
     else
       gz = ctx.tmp_dir .. "/" .. hash.string(file.name, "sha256") .. ".gz"
       -- A temporary, removed after the upload: no fsync (fs.gzip_file
       -- would pay two, for the file and its directory).
-      local ok, err = fs.gzip_file(file.path, gz, nil, { fsync = false })
+      local ok, err, code = fs.gzip_file(file.path, gz, nil, { fsync = false })
       if not ok then
-        return nil, "cannot gzip: " .. tostring(err)
+        return nil, "cannot gzip: " .. tostring(err), code
       end
       upload_path = gz
     end
@@ -169,7 +169,7 @@ local function upload_one(ctx, file)
     hashes = hashes,
   })
   if not done then
-    return nil, tostring(err), M.is_permanent(err)
+    return nil, tostring(err), err.code, M.is_permanent(err)
   end
   log.info("uploaded artifact", {
     name = file.name, content_type = content_type, encoding = encoding or "identity",
@@ -181,7 +181,7 @@ end
 -- Uploads every file. opts: artifact_dir, queue (a sw.queue client with
 -- the task's credentials), task_id, run_id, expires, storage_type,
 -- concurrency, timeout, tmp_dir, digests (snapshot_digests, optional).
--- Returns a summary {uploaded = {...names}, failed = {{name, error,
+-- Returns a summary {uploaded = {...names}, failed = {{name, error, code,
 -- permanent}...}, skipped = {...}}.
 function M.upload_all(opts)
   local files, skipped = M.collect(opts.artifact_dir)
@@ -217,8 +217,9 @@ function M.upload_all(opts)
       summary.uploaded[#summary.uploaded + 1] = name
     else
       local why = r[1] == true and r[3] or r[2]
-      local permanent = r[1] == true and r[4] == true
-      summary.failed[#summary.failed + 1] = { name = name, error = tostring(why), permanent = permanent }
+      local permanent = r[1] == true and r[5] == true
+      summary.failed[#summary.failed + 1] = { name = name, error = tostring(why), permanent = permanent,
+        code = r[1] == true and r[4] or "internal" }
       log.error("artifact upload failed", { name = name, error = tostring(why),
         retry = permanent and "cannot succeed" or "may succeed" })
     end

@@ -393,32 +393,32 @@ function M.check_dirs(config, path, cwd)
 end
 
 -- Loads and validates a config file. Returns config, credentials (the
--- credentials are removed from config, as the Python worker does), or nil
--- and the list of messages (each names the file and the key).
+-- credentials are removed from config, as the Python worker does), or nil,
+-- the list of messages (each names the file and the key) and a code.
 -- opts.env: a getenv function (tests).
 function M.load(path, opts)
   opts = opts or {}
   local env = opts.env or os.getenv
-  local text, err
+  local text, err, code
   if path == nil then
     -- verify-cot without a CONFIG: the defaults alone.
     path, text = "(defaults)", "{}"
   else
-    text, err = fs.read_file(path, 16 * 1024 * 1024)
+    text, err, code = fs.read_file(path, 16 * 1024 * 1024)
   end
   if not text then
-    return nil, { string.format("%s: cannot read the config: %s", path, M.user_message(err, path)) }
+    return nil, { string.format("%s: cannot read the config: %s", path, M.user_message(err, path)) }, code
   end
   local doc
-  doc, err = yaml.load(text)
+  doc, err, code = yaml.load(text)
   if doc == nil then
-    return nil, { string.format("%s: %s", path, err) }
+    return nil, { string.format("%s: %s", path, err) }, code
   end
   if doc == json.null then
     doc = json.object({})
   end
   if type(doc) ~= "table" or json.type(doc) ~= "object" then
-    return nil, { string.format("%s: the config must be a mapping, got %s", path, pytype(doc)) }
+    return nil, { string.format("%s: the config must be a mapping, got %s", path, pytype(doc)) }, "invalid"
   end
   -- Command-line options act as if the file set them.
   for k, v in pairs(opts.overrides or {}) do
@@ -432,9 +432,9 @@ function M.load(path, opts)
   local set = opts.policy
   if type(set) == "function" then
     local errs
-    set, errs = set(doc)
+    set, errs, code = set(doc)
     if not set then
-      return nil, errs
+      return nil, errs, code
     end
   end
   if set then
@@ -569,7 +569,7 @@ function M.load(path, opts)
       path, short(config.cot_product), tostring(set.dir))
   end
   if #messages > 0 then
-    return nil, messages
+    return nil, messages, "invalid"
   end
   config.credentials = nil
   if set and set.dir then
@@ -583,7 +583,7 @@ function M.load(path, opts)
     end
     messages = M.check_dirs(config, path)
     if #messages > 0 then
-      return nil, messages
+      return nil, messages, "invalid"
     end
   end
   -- Where the config was read from: a file the task script must not be
@@ -607,7 +607,7 @@ local function dirname(p)
   return p:match("^(.*)/[^/]*$") or "."
 end
 
--- load_with_policy(path, opts) -> config, creds, info | nil, messages:
+-- load_with_policy(path, opts) -> config, creds, info | nil, messages, code:
 -- loads the policy set, then the config over it. The set is the folder of
 -- opts.policy_file (`--policy FILE`, whose basename names the instance
 -- policy), else the file's policy_dir, else the installed policies.
@@ -625,27 +625,27 @@ function M.load_with_policy(path, opts)
     local dir, instance_name
     if policy_file then
       if not fs.exists(policy_file) then
-        return nil, { string.format("--policy %s: No such file or directory", policy_file) }
+        return nil, { string.format("--policy %s: No such file or directory", policy_file) }, "ENOENT"
       end
       dir = dirname(policy_file)
       instance_name = policy_file:match("([^/]+)%.lua$")
       if not instance_name then
-        return nil, { string.format("--policy %s: expected an instance policy FILE.lua", policy_file) }
+        return nil, { string.format("--policy %s: expected an instance policy FILE.lua", policy_file) }, "invalid"
       end
     elseif type(doc.policy_dir) == "string" then
       dir = doc.policy_dir
     else
       dir = policy.default_dir()
     end
-    local set, errs = policy.load(dir)
+    local set, errs, pcode = policy.load(dir)
     if not set then
-      return nil, errs
+      return nil, errs, pcode
     end
     if instance_name then
       local inst = set.instances[instance_name]
       if not inst then
         return nil, { string.format("--policy %s: not an instance policy of %s (those are: %s)", policy_file, dir,
-          table.concat(M.sorted_keys(set.instances), ", ")) }
+          table.concat(M.sorted_keys(set.instances), ", ")) }, "invalid"
       end
       set.instance = inst
     end

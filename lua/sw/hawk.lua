@@ -21,7 +21,7 @@ end
 function M.parse_url(url)
   local scheme, rest = url:match("^(%a[%w+.-]*)://(.*)$")
   if not scheme then
-    return nil, "hawk: not an absolute URL: " .. url
+    return nil, "hawk: not an absolute URL: " .. url, "invalid"
   end
   scheme = scheme:lower()
   local authority, resource = rest:match("^([^/?#]*)(.*)$")
@@ -39,7 +39,7 @@ function M.parse_url(url)
     host, port = authority:match("^([^:]+):?(%d*)$")
   end
   if not host then
-    return nil, "hawk: bad host in URL: " .. url
+    return nil, "hawk: bad host in URL: " .. url, "invalid"
   end
   if port == "" then
     if scheme == "https" then
@@ -47,7 +47,7 @@ function M.parse_url(url)
     elseif scheme == "http" then
       port = 80
     else
-      return nil, "hawk: unsupported scheme in URL: " .. url
+      return nil, "hawk: unsupported scheme in URL: " .. url, "invalid"
     end
   else
     port = tonumber(port)
@@ -123,7 +123,7 @@ function M.header(a)
   local creds = a.credentials
   local u, err = M.parse_url(a.url)
   if not u then
-    return nil, err
+    return nil, err, "invalid"
   end
   local fields = {
     ts = a.ts or os.time(),
@@ -153,7 +153,7 @@ function M.bewit(a)
   local creds = a.credentials
   local u, err = M.parse_url(a.url)
   if not u then
-    return nil, err
+    return nil, err, "invalid"
   end
   local exp = (a.now or os.time()) + (a.ttl or 900)
   local ext = M.ext(creds.certificate, a.authorized_scopes) or ""
@@ -172,7 +172,7 @@ end
 function M.signed_url(a)
   local bewit, err = M.bewit(a)
   if not bewit then
-    return nil, err
+    return nil, err, "invalid"
   end
   return a.url .. (a.url:find("?", 1, true) and "&" or "?") .. "bewit=" .. bewit
 end

@@ -445,9 +445,9 @@ end
 -- prints: sha256 over "<hex>  ./<path>\n" lines in bytewise path order
 -- (fs.walk sorts that way). contents: optional {rel -> text} already read.
 function M.digest(dir, contents)
-  local entries, err = fs.walk(dir)
+  local entries, err, code = fs.walk(dir)
   if not entries then
-    return nil, err
+    return nil, err, code
   end
   local h = hash.new("sha256")
   for _, rel in ipairs(entries) do
@@ -456,10 +456,10 @@ function M.digest(dir, contents)
       if contents and contents[rel] then
         hex = hash.string(contents[rel], "sha256")
       else
-        local herr
-        hex, herr = hash.file(dir .. "/" .. rel, "sha256")
+        local herr, hcode
+        hex, herr, hcode = hash.file(dir .. "/" .. rel, "sha256")
         if not hex then
-          return nil, herr
+          return nil, herr, hcode
         end
       end
       h:update(hex .. "  ./" .. rel .. "\n")
@@ -468,8 +468,8 @@ function M.digest(dir, contents)
   return h:hex()
 end
 
--- Loads and checks the policy folder `dir`. Returns the set, or nil and the
--- sorted list of every error ("<folder>/<file>: <where>: <what>, got X").
+-- Loads and checks the policy folder `dir`. Returns the set, or nil, the
+-- sorted list of every error ("<folder>/<file>: <where>: <what>, got X") and a code.
 -- opts.budget: instructions per file at load (default M.LOAD_BUDGET);
 -- opts.call_budget: per policy call (default M.CALL_BUDGET); opts.memory and
 -- opts.call_memory: bytes at load and per call (M.LOAD_MEMORY, M.CALL_MEMORY).
@@ -477,18 +477,18 @@ function M.load(dir, opts)
   opts = opts or {}
   local budget = opts.budget or M.LOAD_BUDGET
   local memory = opts.memory or M.LOAD_MEMORY
-  local real, rerr = fs.realpath(dir)
+  local real, rerr, rcode = fs.realpath(dir)
   if not real then
-    return nil, { string.format("%s: cannot read the policy folder: %s", dir, user_message(rerr, dir)) }
+    return nil, { string.format("%s: cannot read the policy folder: %s", dir, user_message(rerr, dir)) }, rcode
   end
   local st = fs.stat(real)
   if not st or st.type ~= "dir" then
-    return nil, { string.format("%s: not a folder", dir) }
+    return nil, { string.format("%s: not a folder", dir) }, "ENOTDIR"
   end
   local top = basename(real)
-  local entries, werr = fs.walk(real)
+  local entries, werr, wcode = fs.walk(real)
   if not entries then
-    return nil, { string.format("%s: cannot read the policy folder: %s", dir, user_message(werr, real)) }
+    return nil, { string.format("%s: cannot read the policy folder: %s", dir, user_message(werr, real)) }, wcode
   end
 
   local set = {
@@ -629,11 +629,11 @@ function M.load(dir, opts)
 
   if #errors > 0 then
     table.sort(errors)
-    return nil, errors
+    return nil, errors, "invalid"
   end
-  local digest, derr = M.digest(real, contents)
+  local digest, derr, dcode = M.digest(real, contents)
   if not digest then
-    return nil, { string.format("%s: cannot compute the digest: %s", dir, derr) }
+    return nil, { string.format("%s: cannot compute the digest: %s", dir, derr) }, dcode
   end
   set.digest = digest
   return set
@@ -669,12 +669,12 @@ end
 -- folder, a sub-folder or a file in it, or rename the folder away through a
 -- writable ancestor (a sticky one only lets it move what it owns). The
 -- script runs with its uid and primary group only (libuv drops the
--- supplementary groups), so the mode bits tell. Returns true, or nil and
--- "<path> (mode NNNN, uid U, gid G)" naming the first such path.
+-- supplementary groups), so the mode bits tell. Returns true, or nil,
+-- "<path> (mode NNNN, uid U, gid G)" naming the first such path, "unsafe".
 function M.safe_from(dir, u)
-  local real, err = fs.realpath(dir)
+  local real, err, code = fs.realpath(dir)
   if not real then
-    return nil, string.format("%s: %s", dir, tostring(err))
+    return nil, string.format("%s: %s", dir, tostring(err)), code
   end
   local function writable(st)
     return (st.uid == u.uid and st.mode & 128 ~= 0) or (st.gid == u.gid and st.mode & 16 ~= 0)
@@ -684,9 +684,9 @@ function M.safe_from(dir, u)
     return string.format("%s (mode %04o, uid %d, gid %d)", path, st.mode, st.uid, st.gid)
   end
   local paths = { real }
-  local entries, werr = fs.walk(real, { dirs = true })
+  local entries, werr, wcode = fs.walk(real, { dirs = true })
   if not entries then
-    return nil, werr
+    return nil, werr, wcode
   end
   for _, rel in ipairs(entries) do
     paths[#paths + 1] = real .. "/" .. rel
@@ -695,7 +695,7 @@ function M.safe_from(dir, u)
     local st = fs.stat(p)
     if st and (writable(st) or st.uid == u.uid) then
       -- The owner may chmod it at will.
-      return nil, describe(p, st)
+      return nil, describe(p, st), "unsafe"
     end
   end
   local child, child_st = real, fs.stat(real)
@@ -705,7 +705,7 @@ function M.safe_from(dir, u)
     local st = fs.stat(parent)
     if st and (st.uid == u.uid
         or (writable(st) and not (st.mode & 512 ~= 0 and child_st and child_st.uid ~= u.uid))) then
-      return nil, describe(parent, st)
+      return nil, describe(parent, st), "unsafe"
     end
     child, child_st = parent, st
   end

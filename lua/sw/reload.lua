@@ -51,7 +51,7 @@ local function merged_config(old, new)
 end
 
 -- Refuses a policy folder that task_script_user could change. Returns true
--- or nil, message.
+-- or nil, message, "unsafe".
 function M.check_folder(config, set)
   local u = config.script_user
   if not (u and set) then
@@ -60,7 +60,7 @@ function M.check_folder(config, set)
   local ok, where = policy.safe_from(set.dir, u)
   if not ok then
     return nil, string.format("policy_dir: task_script_user %q could change the policy set through %s: "
-      .. "make it writable by root only", tostring(u.name), where)
+      .. "make it writable by root only", tostring(u.name), where), "unsafe"
   end
   return true
 end
@@ -79,20 +79,20 @@ local function log_failure(w, why, messages)
 end
 
 -- Rebuilds the set and the config from opts.config_path and
--- opts.policy_file and swaps them into w. Returns true, or nil and the
--- messages (already logged).
+-- opts.policy_file and swaps them into w. Returns true, or nil, the
+-- messages (already logged) and a code.
 function M.reload_policy(w, opts, why)
   local t0 = sched.monotonic()
   local config, msgs, info = config_mod.load_with_policy(opts.config_path, { policy_file = opts.policy_file })
   if not config then
     log_failure(w, why, msgs)
-    return nil, msgs
+    return nil, msgs, info -- on failure, the third value is the code
   end
   local set = info.policy
-  local ok, err = M.check_folder(w.config, set)
+  local ok, err, code = M.check_folder(w.config, set)
   if not ok then
     log_failure(w, why, { err })
-    return nil, { err }
+    return nil, { err }, code
   end
   local took = sched.monotonic() - t0
   local old = w.policy
@@ -120,10 +120,10 @@ function M.reload_key(w)
   if not w.config.sign_chain_of_trust then
     return true
   end
-  local signer, err = require("sw.worker").load_signer(w.config)
+  local signer, err, code = require("sw.worker").load_signer(w.config)
   if not signer then
     log.error("signing key reload failed; the old key stays in use", { error = err })
-    return nil, err
+    return nil, err, code
   end
   w.signer = signer
   log.info("signing key reloaded", { path = w.config.ed25519_private_key_path })

@@ -190,28 +190,28 @@ local function compile_check(schema, path, problems)
   end
 end
 
--- Returns a validator function(value) -> true | nil, {messages}, or nil and
--- the problems with the schema itself.
+-- Returns a validator function(value) -> true | nil, {messages}, "schema",
+-- or nil, the problems with the schema itself, "invalid".
 function M.compile(schema, name)
   local problems = {}
   compile_check(schema, "", problems)
   if #problems > 0 then
-    return nil, string.format("schema %s: %s", name or "?", table.concat(problems, "; "))
+    return nil, string.format("schema %s: %s", name or "?", table.concat(problems, "; ")), "invalid"
   end
   return function(value)
     local errors = {}
     check(schema, value, "", errors)
     if #errors > 0 then
-      return nil, errors
+      return nil, errors, "schema"
     end
     return true
   end
 end
 
 function M.load(path)
-  local schema, err = json.decode_file(path)
+  local schema, err, code = json.decode_file(path)
   if not schema then
-    return nil, err
+    return nil, err, code
   end
   return M.compile(schema, path)
 end

@@ -162,14 +162,14 @@ end
 
 -- The files the script reads in work_dir: task.json (the definition,
 -- canonical JSON) and current_task_info.json. Used by create-test-workdir;
--- the worker writes the same in M.run. Returns true or nil, msg.
+-- the worker writes the same in M.run. Returns true or nil, msg, "io".
 function M.write_task_files(work_dir, def, task_id, run_id)
   local ok, err = pcall(function()
     write_json(work_dir .. "/task.json", def)
     write_json(work_dir .. "/current_task_info.json", json.object({ taskId = task_id, runId = run_id }))
   end)
   if not ok then
-    return nil, tostring(err)
+    return nil, tostring(err), "io"
   end
   return true
 end
@@ -602,7 +602,7 @@ end
 
 -- With task_script_user set, the worker must run as root: it resolves the
 -- user (uid and primary group) into config.script_user for clean_dirs and
--- the spawn. Returns true or nil, message.
+-- the spawn. Returns true or nil, message, code.
 function M.resolve_script_user(config)
   local name = config.task_script_user
   if type(name) ~= "string" then
@@ -610,14 +610,14 @@ function M.resolve_script_user(config)
   end
   if euid() ~= 0 then
     return nil, "task_script_user: the worker must run as root to start the task script as "
-      .. string.format("%q", name)
+      .. string.format("%q", name), "config"
   end
-  local u, err = proc.user(name)
+  local u, err, ucode = proc.user(name)
   if not u then
-    return nil, "task_script_user: " .. config_mod.user_message(err)
+    return nil, "task_script_user: " .. config_mod.user_message(err), ucode
   end
   if u.uid == 0 then
-    return nil, "task_script_user: " .. string.format("%q", name) .. " is root"
+    return nil, "task_script_user: " .. string.format("%q", name) .. " is root", "config"
   end
   -- The script runs with the user's uid and primary group only (libuv
   -- drops the supplementary groups): the mode bits tell whether it could
@@ -630,7 +630,7 @@ function M.resolve_script_user(config)
         or (st.uid == u.uid)
       if readable then
         return nil, string.format("task_script_user: %q could read %s (%s, mode %04o): make it unreadable to "
-          .. "that user", name, f[1], f[2], st.mode)
+          .. "that user", name, f[1], f[2], st.mode), "config"
       end
     end
   end
@@ -660,11 +660,11 @@ end
 -- ones from work_dir, the script's cwd) to an executable regular file, or
 -- a command found in PATH. A worker that cannot start its script would
 -- claim every task of its queue and resolve each internal-error within a
--- tenth of a second. Returns true or nil, message.
+-- tenth of a second. Returns true or nil, message, code.
 function M.check_task_script(config)
   local argv0 = type(config.task_script) == "table" and config.task_script[1]
   if type(argv0) ~= "string" or argv0 == "" then
-    return nil, "task_script: expected a command, got nothing"
+    return nil, "task_script: expected a command, got nothing", "config"
   end
   local user = config.script_user
   local uid = user and user.uid or euid()
@@ -689,12 +689,12 @@ function M.check_task_script(config)
   end
   local who = user and string.format("user %q", user.name) or "the worker's user"
   if found then
-    return nil, string.format("task_script: %s is not executable by %s", found, who)
+    return nil, string.format("task_script: %s is not executable by %s", found, who), "EACCES"
   end
   if #candidates == 1 then
-    return nil, string.format("task_script: %s: no such file", candidates[1])
+    return nil, string.format("task_script: %s: no such file", candidates[1]), "ENOENT"
   end
-  return nil, string.format("task_script: %q: no such command in PATH", argv0)
+  return nil, string.format("task_script: %q: no such command in PATH", argv0), "ENOENT"
 end
 
 function M.clean_dirs(config)

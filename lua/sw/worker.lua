@@ -27,7 +27,7 @@ local M = {}
 -- Returns the claims to resolve (each checked to have a string
 -- status.taskId, an integer runId >= 0 and usable credentials, the rest
 -- left to sw.task) and the entries that cannot be resolved ({index, why});
--- or nil and why when the answer as a whole cannot be read (a failed call:
+-- or nil, why, "invalid" when the answer as a whole cannot be read (a failed call:
 -- the loop asks again). Extra fields are fine: the Queue adds them.
 function M.read_claims(res)
   if type(res) ~= "table" or type(res.tasks) ~= "table" then
@@ -35,12 +35,12 @@ function M.read_claims(res)
     if #text > 80 then
       text = text:sub(1, 80) .. "..."
     end
-    return nil, "claimWork: answer: expected an object with a tasks array, got " .. text
+    return nil, "claimWork: answer: expected an object with a tasks array, got " .. text, "invalid"
   end
   local n = #res.tasks
   for k in pairs(res.tasks) do
     if math.type(k) ~= "integer" or k < 1 or k > n then
-      return nil, "claimWork: answer: tasks: expected an array, got an object"
+      return nil, "claimWork: answer: tasks: expected an array, got an object", "invalid"
     end
   end
   local claims, bad = {}, {}
@@ -69,12 +69,12 @@ end
 -- log_dir/worker.log, as the Python worker writes it (its log_fmt and
 -- log_datefmt; reopened when moved with watch_log_file, else rotated by
 -- log_max_bytes and log_max_backups): health checks judge a worker by
--- how fresh it is, and log tooling tails it. Returns true or nil, msg.
+-- how fresh it is, and log tooling tails it. Returns true or nil, msg, code.
 function M.open_log(config)
 
-  local ok, err = fs.mkdirp(config.log_dir)
+  local ok, err, code = fs.mkdirp(config.log_dir)
   if ok then
-    ok, err = log.open_file(config.log_dir .. "/worker.log", {
+    ok, err, code = log.open_file(config.log_dir .. "/worker.log", {
       format = config.log_fmt,
       datefmt = config.log_datefmt,
       watch = config.watch_log_file,
@@ -84,7 +84,7 @@ function M.open_log(config)
   end
   if not ok then
     return nil, string.format("log_dir: cannot write %s/worker.log: %s", config.log_dir,
-      require("sw.config").user_message(err))
+      require("sw.config").user_message(err)), code
   end
   return true
 end
@@ -93,9 +93,9 @@ local function load_signer(config)
   if not config.sign_chain_of_trust then
     return nil
   end
-  local signer, err = ed25519.load_signer(config.ed25519_private_key_path)
+  local signer, err, code = ed25519.load_signer(config.ed25519_private_key_path)
   if not signer then
-    return nil, string.format("ed25519_private_key_path: %s", tostring(err))
+    return nil, string.format("ed25519_private_key_path: %s", tostring(err)), code
   end
   return signer
 end
@@ -167,7 +167,8 @@ end
 
 -- claimWork as a task of its own, so a signal can cancel the long poll
 -- (the transfer is removed): a stopping worker does not wait for the
--- Queue's answer. Returns what queue:call returns, or nil, "cancelled".
+-- Queue's answer. Returns what queue:call returns, or nil, "cancelled",
+-- "cancelled".
 local function claim_work(w, task_queue_id)
   local config = w.config
   local poll = sched.spawn(function()
@@ -178,12 +179,12 @@ local function claim_work(w, task_queue_id)
     })
   end)
   w.poller = poll
-  local ok, res, err = poll:wait()
+  local ok, res, err, code = poll:wait()
   w.poller = nil
   if ok then
-    return res, err
+    return res, err, code
   elseif res == "cancelled" then
-    return nil, "cancelled"
+    return nil, "cancelled", "cancelled"
   end
   error(res, 0)
 end
@@ -366,14 +367,15 @@ function M.run_local(config, task_def, opts)
   local signer
   if config.sign_chain_of_trust then
     local err
-    signer, err = load_signer(config)
+    local code
+    signer, err, code = load_signer(config)
     if not signer then
-      return nil, err
+      return nil, err, code
     end
   end
-  local uok, uerr = task.resolve_script_user(config)
+  local uok, uerr, ucode = task.resolve_script_user(config)
   if not uok then
-    return nil, uerr
+    return nil, uerr, ucode
   end
   track_descendants()
   local w = { config = config, signer = signer }

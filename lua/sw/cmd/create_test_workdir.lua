@@ -37,7 +37,7 @@ function M.parse(args)
     elseif a == "-h" or a == "--help" then
       o.help = true
     elseif a:sub(1, 1) == "-" then
-      return nil, "unknown option " .. a
+      return nil, "unknown option " .. a, "usage"
     else
       positional[#positional + 1] = a
     end
@@ -46,7 +46,7 @@ function M.parse(args)
     return o
   end
   if #positional < 1 or #positional > 2 then
-    return nil, "expected TASKID [CONFIG]"
+    return nil, "expected TASKID [CONFIG]", "usage"
   end
   o.task_id = positional[1]
   o.config = positional[2] or "scriptworker.yaml"
@@ -62,12 +62,12 @@ local function fetch(config, creds, task_id)
   })
   local def, err = q:call("task", task_id)
   if not def then
-    return nil, err
+    return nil, err, err.code
   end
   local status
   status, err = q:call("status", task_id)
   if not status then
-    return nil, err
+    return nil, err, err.code
   end
   return def, status.status
 end

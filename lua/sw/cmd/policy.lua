@@ -30,7 +30,7 @@ local function parse(args)
     if a == "--policy" then
       opts.policy = args[i + 1]
       if not opts.policy then
-        return nil, "--policy needs a FILE"
+        return nil, "--policy needs a FILE", "usage"
       end
       i = i + 2
     elseif a:match("^%-%-policy=") then
@@ -40,17 +40,17 @@ local function parse(args)
       opts.help = true
       i = i + 1
     elseif a:sub(1, 1) == "-" then
-      return nil, "unknown option " .. a
+      return nil, "unknown option " .. a, "usage"
     else
       positional[#positional + 1] = a
       i = i + 1
     end
   end
   if positional[1] ~= "check" and not opts.help then
-    return nil, positional[1] and ("unknown subcommand " .. positional[1]) or "expected a subcommand"
+    return nil, positional[1] and ("unknown subcommand " .. positional[1]) or "expected a subcommand", "usage"
   end
   if #positional > 2 then
-    return nil, "too many arguments"
+    return nil, "too many arguments", "usage"
   end
   opts.config = positional[2]
   return opts
@@ -60,9 +60,9 @@ end
 -- checking policies must not need the worker's credentials.
 local function config_policy_dir(path)
   local yaml = require("sw.yaml")
-  local doc, err = yaml.load_file(path)
+  local doc, err, code = yaml.load_file(path)
   if doc == nil then
-    return nil, string.format("%s: %s", path, err)
+    return nil, string.format("%s: %s", path, err), code
   end
   if type(doc) == "table" and type(doc.policy_dir) == "string" then
     return doc.policy_dir

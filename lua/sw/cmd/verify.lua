@@ -34,12 +34,12 @@ end
 local function read_file(path)
   local f, err = io.open(path, "rb")
   if not f then
-    return nil, err
+    return nil, err, "io"
   end
   local data, rerr = f:read("a")
   f:close()
   if not data then
-    return nil, path .. ": " .. tostring(rerr)
+    return nil, path .. ": " .. tostring(rerr), "io"
   end
   return data
 end
@@ -54,28 +54,28 @@ local function parse(args)
     if name == nil and (a == "--pubkey" or a == "--config") then
       name, value = a:sub(3), args[i + 1]
       if value == nil then
-        return nil, a .. " needs a value"
+        return nil, a .. " needs a value", "usage"
       end
       i = i + 1
     end
     if name == "pubkey" or name == "config" then
       opts[name] = value
     elseif name ~= nil then
-      return nil, "unknown option --" .. name
+      return nil, "unknown option --" .. name, "usage"
     elseif a == "-h" or a == "--help" then
       opts.help = true
     elseif a == "--" then
       table.move(args, i + 1, #args, #files + 1, files)
       break
     elseif a:sub(1, 1) == "-" and a ~= "-" then
-      return nil, "unknown option " .. a
+      return nil, "unknown option " .. a, "usage"
     else
       files[#files + 1] = a
     end
     i = i + 1
   end
   if not opts.help and #files ~= 2 then
-    return nil, "expected FILE and SIGFILE"
+    return nil, "expected FILE and SIGFILE", "usage"
   end
   opts.file, opts.sigfile = files[1], files[2]
   return opts
@@ -86,16 +86,16 @@ local function pubkey_keys(spec)
   local f, ferr = io.open(spec, "rb")
   if f then
     f:close()
-    local key, err = ed25519.load_public_key(spec)
+    local key, err, code = ed25519.load_public_key(spec)
     if not key then
-      return nil, err
+      return nil, err, code
     end
     return { { impl = nil, text = ed25519.public_key_to_string(key), key = key } }
   end
   local key = ed25519.public_key_from_string(spec)
   if not key then
     return nil, string.format("--pubkey %s: neither a readable key file (%s) nor a base64"
-      .. " ed25519 public key", spec, (ferr or ""):gsub("^.*: ", ""))
+      .. " ed25519 public key", spec, (ferr or ""):gsub("^.*: ", "")), "badkey"
   end
   return { { impl = nil, text = spec, key = key } }
 end
@@ -114,7 +114,7 @@ local function config_keys(path)
   end
   local f, ferr = io.open(path, "rb")
   if not f then
-    return nil, ferr
+    return nil, ferr, "io"
   end
   f:close()
   local ok, yaml = pcall(require, "sw.yaml")
@@ -123,17 +123,17 @@ local function config_keys(path)
       PROG, path)
     return ed25519.trusted_keys(nil)
   end
-  local config, err = yaml.load_file(path)
+  local config, err, code = yaml.load_file(path)
   if config == nil then
     err = tostring(err)
-    return nil, err:find(path, 1, true) and err or (path .. ": " .. err)
+    return nil, err:find(path, 1, true) and err or (path .. ": " .. err), code
   end
   if type(config) ~= "table" then
-    return nil, path .. ": expected a mapping at the top level"
+    return nil, path .. ": expected a mapping at the top level", "invalid"
   end
-  local keys, kerr = ed25519.trusted_keys(config.ed25519_public_keys)
+  local keys, kerr, kcode = ed25519.trusted_keys(config.ed25519_public_keys)
   if not keys then
-    return nil, path .. ": " .. kerr
+    return nil, path .. ": " .. kerr, kcode
   end
   return keys
 end

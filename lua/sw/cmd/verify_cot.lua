@@ -49,7 +49,7 @@ function M.parse(args)
   local function value(name)
     local v = args[i + 1]
     if v == nil then
-      return nil, name .. " needs a value"
+      return nil, name .. " needs a value", "usage"
     end
     i = i + 1
     return v
@@ -79,12 +79,12 @@ function M.parse(args)
     elseif a == "-h" or a == "--help" then
       o.help = true
     elseif a:sub(1, 1) == "-" and a ~= "-" then
-      return nil, "unknown option " .. a
+      return nil, "unknown option " .. a, "usage"
     else
       positional[#positional + 1] = a
     end
     if err then
-      return nil, err
+      return nil, err, "usage"
     end
     i = i + 1
   end
@@ -92,18 +92,18 @@ function M.parse(args)
     return o
   end
   if not o.task_type then
-    return nil, "--task-type is required"
+    return nil, "--task-type is required", "usage"
   end
   if #positional < 1 then
-    return nil, "TASKID is required"
+    return nil, "TASKID is required", "usage"
   end
   if #positional > 2 then
-    return nil, "too many arguments"
+    return nil, "too many arguments", "usage"
   end
   o.task_id = positional[1]
   o.config = positional[2]
   if not o.task_id:match("^[A-Za-z0-9_-]+$") then
-    return nil, string.format("%q is not a taskId", o.task_id)
+    return nil, string.format("%q is not a taskId", o.task_id), "usage"
   end
   return o
 end

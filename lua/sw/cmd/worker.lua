@@ -16,21 +16,21 @@ function M.parse(args, usage)
     if a == "--policy" then
       opts.policy = args[i + 1]
       if not opts.policy then
-        return nil, "--policy needs a FILE"
+        return nil, "--policy needs a FILE", "usage"
       end
       i = i + 2
     elseif a:match("^%-%-policy=") then
       opts.policy = a:sub(10)
       i = i + 1
     elseif a:sub(1, 1) == "-" and a ~= "-" then
-      return nil, "unknown option " .. a .. "\n" .. usage
+      return nil, "unknown option " .. a .. "\n" .. usage, "usage"
     else
       positional[#positional + 1] = a
       i = i + 1
     end
   end
   if #positional > 1 then
-    return nil, "too many arguments\n" .. usage
+    return nil, "too many arguments\n" .. usage, "usage"
   end
   opts.config = positional[1] or "scriptworker.yaml"
   return opts
