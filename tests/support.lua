@@ -51,6 +51,28 @@ function M.write(path, data)
   assert(f:close())
 end
 
+-- The names of a table's keys, sorted.
+function M.sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do
+    keys[#keys + 1] = k
+  end
+  table.sort(keys)
+  return keys
+end
+
+-- A minimal valid task definition (a fresh table each call).
+function M.task_definition()
+  return require("sw.json").decode([[{
+    "provisionerId": "p", "workerType": "w", "schedulerId": "s", "taskGroupId": "cGFyZW50LXRhc2staWQtMQ",
+    "dependencies": [], "requires": "all-completed", "routes": [], "priority": "normal", "retries": 0,
+    "created": "2026-01-01T00:00:00.000Z", "deadline": "2026-01-02T00:00:00.000Z",
+    "expires": "2027-01-01T00:00:00.000Z", "scopes": [], "payload": {},
+    "metadata": {"name": "n", "description": "d", "owner": "o@example.com", "source": "https://example.com/"},
+    "tags": {}, "extra": {}
+  }]])
+end
+
 function M.tmpdir()
   local p = os.tmpname()
   os.remove(p)

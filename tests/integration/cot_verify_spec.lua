@@ -78,14 +78,7 @@ local function esc(s)
   return (s:gsub("%p", "%%%0"))
 end
 
-local function sorted_keys(t)
-  local out = {}
-  for k in pairs(t) do
-    out[#out + 1] = k
-  end
-  table.sort(out)
-  return out
-end
+local sorted_keys = support.sorted_keys
 
 -- Every file under dir, as paths relative to it.
 local function files_under(dir)

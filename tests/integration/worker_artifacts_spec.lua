@@ -78,14 +78,7 @@ local function expected_bytes(p, name)
   return nil
 end
 
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do
-    keys[#keys + 1] = k
-  end
-  table.sort(keys)
-  return keys
-end
+local sorted_keys = require("support").sorted_keys
 
 local function check_run(env, task_id, p, names)
   local list = env:artifact_list(task_id, 0)

@@ -5,6 +5,7 @@
 -- mid-task, it starts again cleanly").
 local fs = require("sw.fs")
 local json = require("sw.json")
+local support = require("support")
 local worker_env = require("integration.fixtures.worker_env")
 local support_queue = worker_env.support_queue
 
@@ -61,14 +62,7 @@ describe("worker: SIGKILL mid-task and a restart", function()
     local cot = json.decode(assert(env:artifact(id, 1, "public/chain-of-trust.json")).body)
     assert.are.same({ 1, { "public/logs/live_backing.log", "public/new.txt" } }, {
       cot.runId,
-      (function()
-        local keys = {}
-        for k in pairs(cot.artifacts) do
-          keys[#keys + 1] = k
-        end
-        table.sort(keys)
-        return keys
-      end)(),
+      support.sorted_keys(cot.artifacts),
     })
     assert.are.same({}, fx:task_info(id).artifacts[1])
   end)

@@ -457,14 +457,7 @@ describe("sw.json", function()
     end
 
     -- The top-level keys of a document, from a full decode.
-    local function top_keys(full)
-      local ks = {}
-      for k in pairs(full) do
-        ks[#ks + 1] = k
-      end
-      table.sort(ks)
-      return ks
-    end
+    local top_keys = require("support").sorted_keys
 
     -- decode(text, {keys = want}) must hold exactly the wanted keys that
     -- the full decode has, with the same values.

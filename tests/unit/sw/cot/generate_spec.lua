@@ -10,14 +10,7 @@ local sched = require("sw.sched")
 local support = require("support")
 local task = require("sw.task")
 
-local TASK = json.decode([[{
-  "provisionerId": "p", "workerType": "w", "schedulerId": "s", "taskGroupId": "cGFyZW50LXRhc2staWQtMQ",
-  "dependencies": [], "requires": "all-completed", "routes": [], "priority": "normal", "retries": 0,
-  "created": "2026-01-01T00:00:00.000Z", "deadline": "2026-01-02T00:00:00.000Z",
-  "expires": "2027-01-01T00:00:00.000Z", "scopes": [], "payload": {},
-  "metadata": {"name": "n", "description": "d", "owner": "o@example.com", "source": "https://example.com/"},
-  "tags": {}, "extra": {}
-}]])
+local TASK = support.task_definition()
 
 local FAILING_SIGNER = {
   sign = function()
