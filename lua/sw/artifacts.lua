@@ -42,6 +42,44 @@ function M.collect(artifact_dir)
   return files, skipped
 end
 
+-- The file list of a snapshot in dir, from what fs.snapshot returned
+-- ({name, size}...): the same shape as collect's, without walking dir
+-- again.
+function M.listing(dir, entries)
+  local files = {}
+  for i, e in ipairs(entries or {}) do
+    files[i] = { name = e.name, path = dir .. "/" .. e.name, size = e.size }
+  end
+  return files
+end
+
+-- Puts the file the worker wrote at dir/name into files (a listing,
+-- sorted by name), in place of an entry of that name: the worker's logs
+-- and chain-of-trust artifact replace what the script left there.
+-- Returns true, or nil, msg, code when the file cannot be read.
+function M.list_put(files, dir, name)
+  local path = dir .. "/" .. name
+  local st, err, code = fs.stat(path)
+  if not st then
+    return nil, err, code
+  end
+  local entry = { name = name, path = path, size = st.size }
+  local lo, hi = 1, #files
+  while lo <= hi do
+    local mid = (lo + hi) // 2
+    if files[mid].name == name then
+      files[mid] = entry
+      return true
+    elseif files[mid].name < name then
+      lo = mid + 1
+    else
+      hi = mid - 1
+    end
+  end
+  table.insert(files, lo, entry)
+  return true
+end
+
 -- The largest file one upload sends: S3 takes at most 5 GiB in a single
 -- PUT, and the Queue's putUrl is a single PUT.
 M.MAX_ARTIFACT_BYTES = 5 * 1024 * 1024 * 1024
@@ -180,11 +218,18 @@ end
 
 -- Uploads every file. opts: artifact_dir, queue (a sw.queue client with
 -- the task's credentials), task_id, run_id, expires, storage_type,
--- concurrency, timeout, tmp_dir, digests (snapshot_digests, optional).
+-- concurrency, timeout, tmp_dir, digests (snapshot_digests, optional),
+-- files (the listing of artifact_dir when the caller has it, as the task
+-- pipeline does from its snapshot; else artifact_dir is walked).
 -- Returns a summary {uploaded = {...names}, failed = {{name, error, code,
 -- permanent}...}, skipped = {...}}.
 function M.upload_all(opts)
-  local files, skipped = M.collect(opts.artifact_dir)
+  local files, skipped
+  if opts.files then
+    files, skipped = opts.files, {}
+  else
+    files, skipped = M.collect(opts.artifact_dir)
+  end
   local summary = { uploaded = {}, failed = {}, skipped = skipped or {} }
   if not files then
     summary.failed[1] = { name = opts.artifact_dir, error = tostring(skipped) }

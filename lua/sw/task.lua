@@ -759,6 +759,20 @@ local function snapshot(t)
   local protect = { cfg.ed25519_private_key_path, cfg.config_path, t.creds_path }
   local files, refused = fs.snapshot(cfg.artifact_dir, dir, protect)
   t.digests = artifacts.snapshot_digests(files)
+  -- The one listing of the snapshot: the chain of trust and the upload
+  -- read it instead of walking the tree again.
+  t.files = artifacts.listing(dir, files)
+  -- The chain-of-trust artifact and its signature are the worker's alone:
+  -- one the script left is never uploaded, whether or not the worker
+  -- writes its own (it does not after a timeout or a shutdown).
+  for i = #t.files, 1, -1 do
+    local name = t.files[i].name
+    if name == generate.JSON_NAME or name == generate.SIG_NAME then
+      log.warn("not uploading artifact", { name = name, reason = "the worker's own chain of trust goes there" })
+      assert(fs.remove(t.files[i].path))
+      table.remove(t.files, i)
+    end
+  end
   local fatal = nil
   if not files then
     -- The worker's own failure (a full disk, an unreadable tree): what it
@@ -788,6 +802,9 @@ local function snapshot(t)
       -- copy_file renames over what is there: the worker's log wins over
       -- a file (or link) of the same name the script left.
       assert(fs.copy_file(private_logs .. "/" .. name, logs_dst .. "/" .. name, tonumber("644", 8)))
+      if rel then
+        assert(artifacts.list_put(t.files, dir, rel .. "/" .. name))
+      end
     end
   end
   return dir, fatal
@@ -1002,6 +1019,7 @@ run_steps = function(w, t, summary)
       alg = cfg.chain_of_trust_hash_algorithm,
       signer = cfg.sign_chain_of_trust and t.signer or nil,
       digests = t.digests,
+      files = t.files,
     })
     if not cot then
       log.error(cerr)
@@ -1010,6 +1028,10 @@ run_steps = function(w, t, summary)
       local reason = ccode == "schema" and "malformed-payload" or "internal-error"
       status = math.max(status, M.STATUSES[reason])
     else
+      assert(artifacts.list_put(t.files, snap, generate.JSON_NAME))
+      if cot.sig_path then
+        assert(artifacts.list_put(t.files, snap, generate.SIG_NAME))
+      end
       summary.cot = cfg.artifact_dir .. "/" .. generate.JSON_NAME
       summary.cot_sig = cot.sig_path and (cfg.artifact_dir .. "/" .. generate.SIG_NAME)
     end
@@ -1029,6 +1051,7 @@ run_steps = function(w, t, summary)
       timeout = cfg.artifact_upload_timeout,
       tmp_dir = M.private_dir(cfg) .. "/upload",
       digests = t.digests,
+      files = t.files,
     })
     summary.uploaded = up.uploaded
     summary.failed_uploads = up.failed

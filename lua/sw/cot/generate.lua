@@ -33,14 +33,18 @@ end
 -- worker_group, worker_id, worker_type, alg (default sha256), signer (a
 -- sw.Signer, or nil to skip signing), digests (artifacts.snapshot_digests
 -- of the snapshot in artifact_dir: reused where the file is still that
--- copy, so each artifact is read once).
+-- copy, so each artifact is read once), files (the listing of
+-- artifact_dir when the caller has it; else artifact_dir is walked).
 -- Returns {path, sig_path, text, body} or nil, message, code: code is
 -- "schema" when the body fails the chain-of-trust schema (the task's
 -- fault: its definition or ids), "io" for the worker's own failures
 -- (listing, hashing, writing, signing).
 function M.generate(opts)
   local alg = opts.alg or "sha256"
-  local files, err = artifacts.collect(opts.artifact_dir)
+  local files, err = opts.files, nil
+  if not files then
+    files, err = artifacts.collect(opts.artifact_dir)
+  end
   if not files then
     return nil, "cot: cannot list " .. opts.artifact_dir .. ": " .. tostring(err), "io"
   end

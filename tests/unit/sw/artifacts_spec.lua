@@ -24,14 +24,7 @@ describe("sw.artifacts digests", function()
   end)
 
   it("keeps both digests of every copied file", function()
-    assert.are.same({ "b.bin", "public/a.txt" }, (function()
-      local names = {}
-      for name in pairs(digests) do
-        names[#names + 1] = name
-      end
-      table.sort(names)
-      return names
-    end)())
+    assert.are.same({ "b.bin", "public/a.txt" }, support.sorted_keys(digests))
     assert.are.equal(hash.string("alpha\n", "sha256"), digests["public/a.txt"].sha256)
     assert.are.equal(hash.string("bravo", "sha512"), digests["b.bin"].sha512)
     assert.are.same({}, artifacts.snapshot_digests(nil))
@@ -61,5 +54,29 @@ describe("sw.artifacts digests", function()
     assert.are.equal(hash.string("new", "sha256"), artifacts.file_digest(nil, new, "sha256"))
     assert.are.same({ nil, "hash: " .. snap .. "/gone: No such file or directory", "ENOENT" },
       { artifacts.file_digest(digests, { name = "gone", path = snap .. "/gone" }, "sha256") })
+  end)
+end)
+
+describe("sw.artifacts listing", function()
+  it("lists a snapshot from fs.snapshot's answer and puts the worker's files in name order", function()
+    local d = support.tmpdir()
+    assert(fs.mkdirp(d .. "/src/public"))
+    support.write(d .. "/src/public/a.txt", "alpha\n")
+    support.write(d .. "/src/public/c.txt", "c")
+    local entries = assert(fs.snapshot(d .. "/src", d .. "/snap"))
+    local files = artifacts.listing(d .. "/snap", entries)
+    assert.are.same(artifacts.collect(d .. "/snap"), files)
+    -- A new name goes in its place; a name already listed is replaced.
+    support.write(d .. "/snap/public/b.txt", "bravo")
+    assert(artifacts.list_put(files, d .. "/snap", "public/b.txt"))
+    assert(fs.write_file_atomic(d .. "/snap/public/c.txt", "charlie"))
+    assert(artifacts.list_put(files, d .. "/snap", "public/c.txt"))
+    assert(fs.write_file_atomic(d .. "/snap/z", "z"))
+    assert(artifacts.list_put(files, d .. "/snap", "z"))
+    assert.are.same(artifacts.collect(d .. "/snap"), files)
+    local ok, msg, code = artifacts.list_put(files, d .. "/snap", "missing")
+    assert.are.same({ nil, "ENOENT" }, { ok, code })
+    assert.truthy(msg:find("missing", 1, true))
+    fs.rmtree(d)
   end)
 end)
