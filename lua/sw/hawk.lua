@@ -4,6 +4,7 @@
 local sign = require("sw.sign")
 local hash = require("sw.hash")
 local json = require("sw.json")
+local sw_url = require("sw.url")
 
 local M = {}
 
@@ -19,40 +20,25 @@ end
 -- (without brackets for IPv6), the port (explicit, else 443/80) and the
 -- resource (path and query exactly as sent).
 function M.parse_url(url)
-  local scheme, rest = url:match("^(%a[%w+.-]*)://(.*)$")
-  if not scheme then
-    return nil, "hawk: not an absolute URL: " .. url, "invalid"
+  local u, err = sw_url.parse(url)
+  if not u then
+    return nil, "hawk: " .. err:gsub("^url: ", ""), "invalid"
   end
-  scheme = scheme:lower()
-  local authority, resource = rest:match("^([^/?#]*)(.*)$")
-  resource = resource:gsub("#.*$", "")
-  if resource == "" then
-    resource = "/"
-  elseif resource:sub(1, 1) == "?" then
-    resource = "/" .. resource
-  end
-  authority = authority:gsub("^.*@", "")
-  local host, port
-  if authority:sub(1, 1) == "[" then
-    host, port = authority:match("^%[([^%]]+)%]:?(%d*)$")
-  else
-    host, port = authority:match("^([^:]+):?(%d*)$")
-  end
-  if not host then
+  if u.hostname == "" then
     return nil, "hawk: bad host in URL: " .. url, "invalid"
   end
-  if port == "" then
-    if scheme == "https" then
+  local port = u.port
+  if port == nil then
+    if u.scheme == "https" then
       port = 443
-    elseif scheme == "http" then
+    elseif u.scheme == "http" then
       port = 80
     else
       return nil, "hawk: unsupported scheme in URL: " .. url, "invalid"
     end
-  else
-    port = tonumber(port)
   end
-  return { scheme = scheme, host = host:lower(), port = port, resource = resource }
+  local resource = (u.path == "" and "/" or u.path) .. (u.has_query and "?" .. u.query or "")
+  return { scheme = u.scheme, host = u.hostname, port = port, resource = resource }
 end
 
 -- The normalized string of hawk.1 for type "header" or "bewit".

@@ -455,6 +455,38 @@ describe("chain of trust verification against the Queue", function()
     end)
   end)
 
+  describe("an instance policy's own rule", function()
+    it("gets the chain and ctx's pure helpers, and its refusal fails the chain", function()
+      counter = counter + 1
+      local dir = tmp .. "/policies-" .. counter
+      assert(os.execute(string.format("cp -r '%s/policies' '%s'", support.root, dir)))
+      -- The rule refuses every chain, with what the helpers answered.
+      local text = assert(fs.read_file(dir .. "/signing.lua"))
+      text = text:gsub('cot_job_type = "signing",\n', [[
+cot_job_type = "signing",
+  verify = function(chain, ctx)
+    local u = assert(ctx.parse_url(chain.root.task.metadata.source))
+    local m = ctx.regex_search("^/([^/]+)", u.path)
+    return nil, string.format("seen %%s %%s %%s %%s %%s %%d", u.scheme, u.hostname, m and m[1] or "-",
+      tostring(ctx.json_equal({ 1, { a = ctx.null } }, { 1, { a = ctx.null } })),
+      tostring(ctx.json_equal({}, { a = 1 })), #chain.links)
+  end,
+]], 1)
+      assert(fs.write_file_atomic(dir .. "/signing.lua", text))
+      local chain = cot_chain.build({ shape = { signing = true, generic_build = true } })
+      local r = check(chain, { config = { policy_dir = dir } })
+      assert.is_nil(r.ok)
+      assert.are.equal("malformed-payload", r.status)
+      local u = assert(require("sw.url").parse(chain.root.metadata.source))
+      local want = string.format("instance policy signing: seen %s %s %s true false ", u.scheme, u.hostname,
+        u.path:match("^/([^/]+)") or "-")
+      local at = r.msg:find(want, 1, true)
+      assert.truthy(at, r.msg .. " (wanted " .. want .. ")")
+      -- the signing task's upstream build, its decision task and more
+      assert.is_true(tonumber(r.msg:sub(at + #want):match("^%d+")) >= 2, r.msg)
+    end)
+  end)
+
   describe("tamperings", function()
     it("has an expectation for every tampering of cot_chain", function()
       assert.are.same(sorted_keys(cot_chain.TAMPERINGS), sorted_keys(EXPECT))

@@ -32,6 +32,7 @@ local graph = require("sw.cot.graph")
 local tree = require("sw.cot.tree")
 local v2 = require("sw.cot.v2")
 local v2_fetch = require("sw.cot.v2.fetch")
+local sw_url = require("sw.url")
 
 local M = {}
 
@@ -230,6 +231,9 @@ function Engine:policy_ctx()
     end,
     json_equal = function(a, b)
       return schema.equal(a, b)
+    end,
+    parse_url = function(s)
+      return sw_url.parse(s)
     end,
   }
   return self.ctx

@@ -146,33 +146,8 @@ end
 -- URLs -------------------------------------------------------------------
 
 -- parse_url(s) -> {scheme, netloc, hostname, port, path, query, fragment}
--- | nil. Only absolute URLs with an authority ("scheme://netloc/path").
-function M.parse_url(s)
-  if type(s) ~= "string" then
-    return nil
-  end
-  local scheme, rest = s:match("^([%a][%w+.-]*)://(.*)$")
-  if not scheme then
-    return nil
-  end
-  local fragment
-  rest, fragment = rest:match("^([^#]*)#?(.*)$")
-  local query
-  rest, query = rest:match("^([^?]*)%??(.*)$")
-  local netloc, path = rest:match("^([^/]*)(.*)$")
-  local host = netloc:gsub("^.*@", "")
-  local hostname, port = host:match("^(.-):(%d*)$")
-  hostname = (hostname or host):lower()
-  return {
-    scheme = scheme:lower(),
-    netloc = netloc,
-    hostname = hostname,
-    port = port,
-    path = path,
-    query = query,
-    fragment = fragment,
-  }
-end
+-- | nil, msg, code: sw.url's, the worker's one URL parser.
+M.parse_url = require("sw.url").parse
 
 -- "git@github.com:owner/name" -> "ssh://github.com/owner/name" (first
 -- occurrence only, as Python's str.replace(..., 1)).
