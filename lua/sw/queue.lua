@@ -20,7 +20,7 @@ local hawk = require("sw.hawk")
 local http = require("sw.http")
 local json = require("sw.json")
 local log = require("sw.log")
-local sched = require("sw.sched")
+local retry = require("sw.retry")
 local secrets = require("sw.secrets")
 local sign = require("sw.sign")
 
@@ -339,9 +339,18 @@ end
 -- failure once the retries are spent, or at once for a failure not worth
 -- retrying; err.attempts counts the requests).
 function Client:request(call, req)
-  local last_err
   local attempts = self.retries + 1
-  for attempt = 1, attempts do
+  return retry.run({
+    attempts = attempts,
+    delay = function(n)
+      return self:backoff(n)
+    end,
+    on_retry = function(n, err, delay)
+      log.warn("queue call failed, retrying", {
+        call = call, attempt = n, of = attempts, delay = string.format("%.3f", delay), error = tostring(err),
+      })
+    end,
+  }, function(attempt)
     local headers = {}
     for k, v in pairs(req.headers or {}) do
       headers[k] = v
@@ -380,26 +389,11 @@ function Client:request(call, req)
       res.attempts = attempt
       return res
     end
-    if res then
-      last_err = http_error(call, res)
-    else
-      last_err = new_error(call, nil, code, msg)
-      if not M.RETRY_CODES[code] then
-        last_err.attempts = attempt
-        return nil, last_err, last_err.code
-      end
-    end
-    last_err.attempts = attempt
-    if attempt < attempts then
-      local delay = self:backoff(attempt)
-      log.warn("queue call failed, retrying", {
-        call = call, attempt = attempt, of = attempts, delay = string.format("%.3f", delay),
-        error = tostring(last_err),
-      })
-      sched.sleep(delay)
-    end
-  end
-  return nil, last_err, last_err.code
+    -- A 5xx answer, or a transport failure: retried when transient.
+    local err = res and http_error(call, res) or new_error(call, nil, code, msg)
+    err.attempts = attempt
+    return nil, err, err.code, res ~= nil or M.RETRY_CODES[code] == true
+  end)
 end
 
 -- Queue answers carry task definitions, which the Queue accepts at any
