@@ -105,6 +105,8 @@ end
 --   faults           a fault configuration ({seed, rules}), see docs/queue.md
 --   claim_seconds    claim timeout (default 60)
 --   poll_seconds     claimWork long-poll (default 1)
+--   cert_skew_seconds  how long temporary credentials outlive their expiry
+--                    (default: the emulator's, 300 as the Auth service)
 --   anonymous_scopes scopes of role "anonymous"
 --   args             more command-line arguments (a list of strings)
 --   strict           pass --strict (default true: exit 3 on a response
@@ -149,6 +151,7 @@ function M.start(opts)
     "node", M.SERVER, "--port", "0", "--clients", self.dir .. "/clients.json",
     "--claim-seconds", tostring(opts.claim_seconds or 60),
     "--poll-seconds", tostring(opts.poll_seconds or 1),
+    "--cert-skew-seconds", tostring(opts.cert_skew_seconds or 300),
     -- support.shared follows SW_SHARED, so a checkout not beside shared/
     -- (a git worktree) still finds the API references.
     "--references", support.shared .. "/taskcluster/references.json",

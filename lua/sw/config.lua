@@ -63,6 +63,13 @@ M.EXTRA_KEYS = {
   script_stop_grace = 10,
   -- Attempts per Taskcluster call (5xx, timeouts, connection errors).
   queue_retries = 5,
+  -- Seconds one attempt of a Taskcluster call may take before it is
+  -- abandoned (and retried): a Queue that never answers must not hold the
+  -- worker.
+  queue_timeout = 30,
+  -- The same for claimWork, which the Queue holds open up to 20 s when
+  -- there is no task (its long poll).
+  claim_work_timeout = 45,
   -- Parallel artifact uploads.
   max_concurrent_uploads = 10,
   -- Mirrors of the remote inputs of chain-of-trust verification: `hg`,
@@ -105,9 +112,9 @@ M.WORKER_ONLY_KEYS = {
 -- Keys of EXTRA_KEYS that may be null; when set they are strings.
 M.NULLABLE = { state_dir = true, policy_dir = true, task_script_user = true }
 
--- {key, minimum} of the keys above.
-M.MINIMUMS = { { "max_concurrent_uploads", 1 }, { "queue_retries", 1 }, { "script_stop_grace", 0 },
-  { "max_consecutive_internal_errors", 1 } }
+-- {key, minimum} of the keys above, by name (the order of the messages).
+M.MINIMUMS = { { "claim_work_timeout", 1 }, { "max_concurrent_uploads", 1 }, { "max_consecutive_internal_errors", 1 },
+  { "queue_retries", 1 }, { "queue_timeout", 1 }, { "script_stop_grace", 0 } }
 
 local ID_PATTERN = "^[a-zA-Z0-9-_]{1,38}$"
 

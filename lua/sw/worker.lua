@@ -210,6 +210,8 @@ function M.run(config, credentials, opts)
       -- queue_retries counts attempts (docs/config.md); the client's
       -- retries come after the first one.
       retries = config.queue_retries - 1,
+      timeout = config.queue_timeout,
+      claim_timeout = config.claim_work_timeout,
     }),
     tasks_run = 0,
     policy = opts.policy,

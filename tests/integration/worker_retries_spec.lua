@@ -59,7 +59,8 @@ describe("worker: queue_retries", function()
   end)
 
   it("refuses values of the added keys that cannot work: exit 2", function()
-    local cfg = env:config("bad", { queue_retries = 0, max_concurrent_uploads = 0, script_stop_grace = -1 })
+    local cfg = env:config("bad", { queue_retries = 0, max_concurrent_uploads = 0, script_stop_grace = -1,
+      queue_timeout = 0, claim_work_timeout = 0 })
     local path = env:write_config("bad", cfg)
     local r = sched.run(function()
       return assert(proc.run({ argv = { worker_env.BIN, path }, env = { PATH = os.getenv("PATH") }, timeout = 30 }))
@@ -69,8 +70,10 @@ describe("worker: queue_retries", function()
       lines[#lines + 1] = line
     end
     assert.are.same({ 2, {
+      "scriptworker: " .. path .. ": claim_work_timeout: must be at least 1, got \"0\"",
       "scriptworker: " .. path .. ": max_concurrent_uploads: must be at least 1, got \"0\"",
       "scriptworker: " .. path .. ": queue_retries: must be at least 1, got \"0\"",
+      "scriptworker: " .. path .. ": queue_timeout: must be at least 1, got \"0\"",
       "scriptworker: " .. path .. ": script_stop_grace: must be at least 0, got \"-1\"",
     } }, { r.code, lines })
   end)

@@ -16,6 +16,8 @@ const USAGE = `usage: node server.js [options]
   --seed N             seed of the fault PRNG (overrides the config's seed)
   --claim-seconds N    claim timeout (default ${DEFAULTS.claimSeconds})
   --poll-seconds N     claimWork long-poll time (default ${DEFAULTS.pollSeconds})
+  --cert-skew-seconds N  how long a temporary credential outlives its expiry
+                       (default ${DEFAULTS.certSkewSeconds}, as the Auth service)
   --max-deadline-days N  how far ahead task deadlines may be (default ${DEFAULTS.maxDeadlineDays})
   --max-artifact-bytes N  largest upload the storage targets accept (default ${DEFAULTS.maxArtifactBytes})
   --anonymous-scopes JSON  scopes of role "anonymous" (default ["queue:get-artifact:public/*"])
@@ -72,6 +74,7 @@ export const parseArgs = (argv) => {
       case '--seed': seed = Math.trunc(number(arg, value())); break;
       case '--claim-seconds': options.claimSeconds = number(arg, value()); break;
       case '--poll-seconds': options.pollSeconds = number(arg, value()); break;
+      case '--cert-skew-seconds': options.certSkewSeconds = number(arg, value()); break;
       case '--max-deadline-days': options.maxDeadlineDays = number(arg, value()); break;
       case '--max-artifact-bytes': options.maxArtifactBytes = number(arg, value()); break;
       case '--anonymous-scopes': options.anonymousScopes = readJsonArg(arg, value()); break;

@@ -43,6 +43,7 @@ export const DEFAULTS = {
   host: '127.0.0.1',
   port: 0,
   claimSeconds: 1200,
+  certSkewSeconds: 300,
   pollSeconds: 20,
   maxDeadlineDays: 5,
   maxBodyBytes: 16 * MiB,
@@ -115,7 +116,8 @@ export class QueueServer {
     };
     this.clients.set(QUEUE_CLIENT_ID, { ...this.queueCredentials, scopes: ['*'] });
     const roles = new Roles({ anonymous: o.anonymousScopes, ...(o.roles || {}) });
-    this.auth = new Authenticator({ clients: this.clients, roles, clock: this.clock });
+    this.auth = new Authenticator({ clients: this.clients, roles, clock: this.clock,
+      certSkewMs: o.certSkewSeconds * 1000 });
     this.waiters = new Waiters();
     this.rootUrl = null;
     this.urls = new BlobUrls({

@@ -64,10 +64,13 @@ const parseExt = (ext) => {
 
 export class Authenticator {
   // clients: Map clientId -> {clientId, accessToken, scopes, expires?, disabled?}
-  constructor({ clients, roles, clock }) {
+  // certSkewMs: how far a certificate's start and expiry may be off the
+  // clock (the Auth service allows five minutes).
+  constructor({ clients, roles, clock, certSkewMs = FIVE_MINUTES }) {
     this.clients = clients;
     this.roles = roles;
     this.clock = clock;
+    this.certSkewMs = certSkewMs;
   }
 
   expand(scopes) {
@@ -121,10 +124,10 @@ export class Authenticator {
         throw new Error('ext.certificate.scopes must be an array of valid scopes');
       }
       const now = this.clock.now();
-      if (cert.start > now + FIVE_MINUTES) {
+      if (cert.start > now + this.certSkewMs) {
         throw new Error('ext.certificate.start > now');
       }
-      if (cert.expiry < now - FIVE_MINUTES) {
+      if (cert.expiry < now - this.certSkewMs) {
         throw new Error('ext.certificate.expiry < now');
       }
       if (cert.expiry - cert.start > THIRTY_ONE_DAYS) {

@@ -93,6 +93,29 @@ test('task credentials: scoped to their run, refused once expired', async () => 
   env.server.clock.offsetMs = 0;
 });
 
+test('--cert-skew-seconds 0: a claim\'s credentials end with it, the reclaim\'s go on', async () => {
+  const { taskId, claim, worker } = await createAndClaim(env.rootUrl);
+  const first = JSON.parse(claim.credentials.certificate);
+  // Half a claim later, a reclaim hands out credentials that last longer.
+  env.server.clock.advance((first.expiry - Date.now()) / 2);
+  const re = await worker.reclaimTask(taskId, 0);
+  const second = JSON.parse(re.credentials.certificate);
+  assert.ok(second.expiry > first.expiry);
+  env.server.auth.certSkewMs = 0;
+  try {
+    // Past the first expiry, before the second.
+    env.server.clock.advance(first.expiry - env.server.clock.now() + (second.expiry - first.expiry) / 2);
+    const err = await rejects(worker.reclaimTask(taskId, 0));
+    assert.equal(err.statusCode, 401);
+    assert.match(err.message, /^ext\.certificate\.expiry < now\n/);
+    const fresh = queueClient(env.rootUrl, re.credentials);
+    assert.equal((await fresh.reclaimTask(taskId, 0)).status.taskId, taskId);
+  } finally {
+    env.server.auth.certSkewMs = 5 * 60 * 1000;
+    env.server.clock.offsetMs = 0;
+  }
+});
+
 test('temporary credentials made by a client; signature and issuer checks', async () => {
   const temp = taskcluster.createTemporaryCredentials({
     expiry: taskcluster.fromNow('1 hour'), scopes: ['queue:status:*'], credentials: tester });
