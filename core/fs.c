@@ -28,6 +28,7 @@
 
 #define FS_GUARD_MT "sw.fs.guard"
 #define FS_LIST_MT "sw.fs.list"
+#define FS_SNAP_MT "sw.fs.snapshot"
 
 #define FS_CHUNK (64 * 1024)
 /* Symbolic links followed while resolving one safe_join (Linux: 40). */
@@ -2132,53 +2133,38 @@ static int snap_dir(snap_t* s, int srcfd, int destfd, int depth) {
   return err;
 }
 
-/*
- * fs.snapshot(src, dest[, protect]) -> files, refused | nil, msg, code
- *
- * Copies every regular file under src into the new directory dest (0700),
- * each opened once, relative to its directory's descriptor without
- * following links (a symbolic link only to a file beneath src, through
- * openat2 RESOLVE_BENEATH), and checked on the open descriptor: a regular
- * file, one link, and not one of the files named in protect (compared by
- * device and inode). What is copied is exactly what was read from that
- * descriptor, so whatever later reads dest reads what was checked.
- * files: {name, size} sorted by name; refused: {name, why} with why one of
- * "link" (a symbolic link that leaves src or dangles), "special" (not a
- * regular file), "hardlink" (more than one link), "protected" (a file of
- * protect), "deep" (a directory below FS_SNAPSHOT_DEPTH levels).
- */
-static int fs_snapshot(lua_State* L) {
-  const char* src = check_path(L, 1);
-  const char* dest = check_path(L, 2);
-  size_t nprot = 0;
-  if (!lua_isnoneornil(L, 3)) {
-    luaL_checktype(L, 3, LUA_TTABLE);
-    nprot = (size_t)lua_rawlen(L, 3);
-  }
-  struct stat* prot = (struct stat*)lua_newuserdatauv(
-      L, (nprot > 0 ? nprot : 1) * sizeof(struct stat), 0);
-  size_t np = 0;
-  for (size_t i = 1; i <= nprot; i++) {
-    lua_rawgeti(L, 3, (lua_Integer)i);
-    const char* p = lua_tostring(L, -1);
-    if (p != NULL && stat(p, &prot[np]) == 0) {
-      np++;
-    }
-    lua_pop(L, 1);
-  }
-  list_t* l = list_new(L);
-  guard_t* g = guard_new(L, 1);
-  snap_t s = {l, -1, prot, np, {NULL, 0, 0}, g->ibuf};
-  const char* failed = src;
+/* A snapshot's work, done on the thread pool inside a task (inline
+ * outside one): nothing in it touches Lua until snap_push. One allocation
+ * holds the job, the protected files' stat and copies of both paths. */
+typedef struct {
+  uv_work_t req;
+  sw_task_t* task; /* NULL once the task was cancelled */
+  int status;      /* of the work request */
+  const char* src;
+  const char* dest;
+  const struct stat* prot;
+  size_t np;
+  list_t list;  /* what was copied and refused */
+  int err;      /* errno of the failure, 0 if none */
+  char* failed; /* the path that failed (malloc'd), or NULL */
+  char data[];  /* prot, then src, then dest */
+} snap_job_t;
+
+/* Copies job->src into job->dest (see fs.snapshot); fills job->list, or
+ * job->err and job->failed. */
+static void snap_run(snap_job_t* job) {
+  unsigned char* buf = (unsigned char*)malloc(FS_CHUNK);
+  snap_t s = {&job->list, -1, job->prot, job->np, {NULL, 0, 0}, buf};
+  const char* failed = job->src;
   /* The relative path starts empty (allocated before anything is open). */
-  int err = pb_append(&s.rel, "", 0);
+  int err = buf == NULL ? ENOMEM : pb_append(&s.rel, "", 0);
   int sfd = -1;
   if (err == 0) {
-    sfd = open(src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    sfd = open(job->src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     err = sfd < 0 ? errno : 0;
   }
   if (err == 0) {
-    s.rootfd = open(src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    s.rootfd = open(job->src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (s.rootfd < 0) {
       err = errno;
       close(sfd);
@@ -2186,11 +2172,11 @@ static int fs_snapshot(lua_State* L) {
   }
   int dfd = -1;
   if (err == 0) {
-    failed = dest;
-    if (mkdir(dest, 0700) < 0) {
+    failed = job->dest;
+    if (mkdir(job->dest, 0700) < 0) {
       err = errno;
     } else {
-      dfd = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      dfd = open(job->dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       err = dfd < 0 ? errno : 0;
     }
     if (err != 0) {
@@ -2198,7 +2184,7 @@ static int fs_snapshot(lua_State* L) {
     }
   }
   if (err == 0) {
-    failed = src;
+    failed = job->src;
     err = snap_dir(&s, sfd, dfd, 0); /* closes sfd */
   }
   if (dfd >= 0) {
@@ -2207,23 +2193,41 @@ static int fs_snapshot(lua_State* L) {
   if (s.rootfd >= 0) {
     close(s.rootfd);
   }
-  guard_release(g);
+  free(buf);
+  job->err = err;
   if (err != 0) {
-    /* The entry that failed, copied before the buffer is freed (nothing
-     * calls into Lua while it is held). */
+    /* The entry that failed, when it was below src. A failure to note it
+     * leaves job->failed NULL: the message then names src. */
     char where[PATH_MAX];
-    if (s.rel.len > 0) {
-      snprintf(where, sizeof where, "%s/%s", src, s.rel.s);
+    if (failed == job->src && s.rel.len > 0) {
+      snprintf(where, sizeof where, "%s/%s", job->src, s.rel.s);
       failed = where;
     }
-    free(s.rel.s);
-    return fail_path(L, "snapshot", failed, err);
+    job->failed = strdup(failed);
+  } else if (job->list.n > 1) {
+    qsort(job->list.v, job->list.n, sizeof *job->list.v, entry_cmp);
   }
   free(s.rel.s);
-  if (l->n > 1) {
-    qsort(l->v, l->n, sizeof *l->v, entry_cmp);
+}
+
+static void snap_free(snap_job_t* job) {
+  list_release(&job->list);
+  free(job->failed);
+  free(job);
+}
+
+/* What fs.snapshot returns: files, refused, or nil, msg, code. */
+static int snap_push(lua_State* L, void* data) {
+  snap_job_t* job = (snap_job_t*)data;
+  if (job->status != 0) {
+    return sw_fail_uv(L, "fs.snapshot", job->status);
   }
-  lua_newtable(L);
+  if (job->err != 0) {
+    return fail_path(L, "snapshot",
+                     job->failed != NULL ? job->failed : job->src, job->err);
+  }
+  const list_t* l = &job->list;
+  lua_createtable(L, (int)(l->n < INT_MAX ? l->n : 0), 0);
   lua_newtable(L);
   lua_Integer nf = 0;
   lua_Integer nr = 0;
@@ -2248,8 +2252,114 @@ static int fs_snapshot(lua_State* L) {
       lua_rawseti(L, -2, ++nr);
     }
   }
-  list_release(l);
   return 2;
+}
+
+static void snap_work(uv_work_t* req) { snap_run((snap_job_t*)req->data); }
+
+static void snap_done(uv_work_t* req, int status) {
+  snap_job_t* job = (snap_job_t*)req->data;
+  if (job->task != NULL) {
+    job->status = status;
+    sw_task_resume(job->task, snap_push, job);
+  }
+  snap_free(job);
+}
+
+static void snap_cancel(void* data) {
+  snap_job_t* job = (snap_job_t*)data;
+  job->task = NULL;
+  /* Succeeds only if no thread has started it; either way snap_done runs
+   * on the loop and frees the job. */
+  (void)uv_cancel((uv_req_t*)&job->req);
+}
+
+/* The job of an inline snapshot, freed by the box's __gc if building the
+ * results raises (out of memory). */
+static int snap_box_gc(lua_State* L) {
+  snap_job_t** box = (snap_job_t**)luaL_checkudata(L, 1, FS_SNAP_MT);
+  if (*box != NULL) {
+    snap_free(*box);
+    *box = NULL;
+  }
+  return 0;
+}
+
+/*
+ * fs.snapshot(src, dest[, protect]) -> files, refused | nil, msg, code
+ *
+ * Copies every regular file under src into the new directory dest (0700),
+ * each opened once, relative to its directory's descriptor without
+ * following links (a symbolic link only to a file beneath src, through
+ * openat2 RESOLVE_BENEATH), and checked on the open descriptor: a regular
+ * file, one link, and not one of the files named in protect (compared by
+ * device and inode). What is copied is exactly what was read from that
+ * descriptor, so whatever later reads dest reads what was checked.
+ * files: {name, size, ino, sha256, sha512} sorted by name; refused:
+ * {name, why} with why one of "link" (a symbolic link that leaves src or
+ * dangles), "special" (not a regular file), "hardlink" (more than one
+ * link), "protected" (a file of protect), "deep" (a directory below
+ * FS_SNAPSHOT_DEPTH levels). Inside a task the copy runs on libuv's
+ * thread pool and the task waits for it, so the loop (reclaims, signals)
+ * goes on meanwhile; elsewhere it blocks.
+ */
+static int fs_snapshot(lua_State* L) {
+  const char* src = check_path(L, 1);
+  const char* dest = check_path(L, 2);
+  size_t nprot = 0;
+  if (!lua_isnoneornil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    nprot = (size_t)lua_rawlen(L, 3);
+  }
+  size_t ls = strlen(src) + 1;
+  size_t ld = strlen(dest) + 1;
+  if (nprot > 4096) {
+    return luaL_error(L, "fs.snapshot: at most 4096 protected paths");
+  }
+  /* Boxed at once, so that a raise below frees the job. */
+  snap_job_t** box = (snap_job_t**)lua_newuserdatauv(L, sizeof *box, 0);
+  *box = NULL;
+  luaL_setmetatable(L, FS_SNAP_MT);
+  snap_job_t* job = (snap_job_t*)calloc(
+      1, sizeof *job + nprot * sizeof(struct stat) + ls + ld);
+  if (job == NULL) {
+    return luaL_error(L, "fs.snapshot: out of memory");
+  }
+  *box = job;
+  struct stat* prot = (struct stat*)(void*)job->data;
+  char* paths = job->data + nprot * sizeof(struct stat);
+  memcpy(paths, src, ls);
+  memcpy(paths + ls, dest, ld);
+  job->src = paths;
+  job->dest = paths + ls;
+  job->prot = prot;
+  for (size_t i = 1; i <= nprot; i++) {
+    lua_rawgeti(L, 3, (lua_Integer)i);
+    const char* p = lua_tostring(L, -1);
+    if (p != NULL && stat(p, &prot[job->np]) == 0) {
+      job->np++;
+    }
+    lua_pop(L, 1);
+  }
+  sw_task_t* t = sw_task_waitable(L);
+  if (t == NULL) {
+    snap_run(job);
+    int n = snap_push(L, job);
+    /* stack: box, results */
+    *box = NULL;
+    snap_free(job);
+    return n;
+  }
+  job->req.data = job;
+  job->task = t;
+  int rc = uv_queue_work(sw_loop(L), &job->req, snap_work, snap_done);
+  if (rc != 0) {
+    return sw_fail_uv(L, "fs.snapshot", rc); /* the box frees the job */
+  }
+  /* The loop owns the job now: snap_done frees it. */
+  *box = NULL;
+  sw_task_set_pending(t, snap_cancel, job);
+  return lua_yield(L, 0);
 }
 
 /* ---- the module -------------------------------------------------------- */
@@ -2293,6 +2403,10 @@ int luaopen_sw_fs(lua_State* L) {
   lua_pop(L, 1);
   luaL_newmetatable(L, FS_LIST_MT);
   lua_pushcfunction(L, list_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+  luaL_newmetatable(L, FS_SNAP_MT);
+  lua_pushcfunction(L, snap_box_gc);
   lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
   luaL_newmetatable(L, FS_FILE_MT);

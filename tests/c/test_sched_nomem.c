@@ -7,10 +7,12 @@
  *
  * First a primitive of this file fails its own push deterministically; then
  * a sweep moves the one failure across every allocation of a run that uses
- * the real primitives (hash.file on the thread pool, proc.wait, sleep,
- * task:wait with and without a timeout): each run must end (with results
- * or a Lua error), and the scheduler must then run a task normally.
+ * the real primitives (hash.file and fs.snapshot on the thread pool,
+ * proc.wait, sleep, task:wait with and without a timeout): each run must
+ * end (with results or a Lua error), and the scheduler must then run a
+ * task normally.
  */
+#include <fcntl.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -144,6 +146,7 @@ static const char direct_chunk[] =
 static const char sweep_chunk[] =
     "local sched, hash, proc = require('sw.sched'), require('sw.hash'),\n"
     "  require('sw.proc')\n"
+    "local fs = require('sw.fs')\n"
     "local n = ...\n"
     "local ok, res = pcall(sched.run, function()\n"
     "  local enomem = 0\n"
@@ -152,6 +155,7 @@ static const char sweep_chunk[] =
     "  end\n"
     "  arm(n)\n"
     "  count(hash.file(PATH, 'sha256'))\n"
+    "  count(fs.snapshot(DIR, DIR .. '.' .. n))\n"
     "  local p = proc.spawn({argv = {'/bin/true'}})\n"
     "  if p then count(p:wait()); p:close() end\n"
     "  sched.sleep(0.001)\n"
@@ -182,6 +186,20 @@ int main(void) {
     return 1;
   }
   close(fd);
+  /* A tree to snapshot: one file; each run copies it to DIR.<n>. */
+  char dir[] = "/tmp/sw-sched-nomem-dir-XXXXXX";
+  char file[sizeof dir + 8];
+  if (mkdtemp(dir) == NULL) {
+    perror("mkdtemp");
+    return 1;
+  }
+  snprintf(file, sizeof file, "%s/f", dir);
+  fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0 || write(fd, "data", 4) != 4) {
+    perror("open");
+    return 1;
+  }
+  close(fd);
   lua_State* L = lua_newstate(test_alloc, NULL);
   if (L == NULL) {
     return 1;
@@ -193,6 +211,8 @@ int main(void) {
   lua_register(L, "failing_op", l_failing_op);
   lua_pushstring(L, path);
   lua_setglobal(L, "PATH");
+  lua_pushstring(L, dir);
+  lua_setglobal(L, "DIR");
 
   failures = 0;
   check(run_chunk(L, direct_chunk) == 1,
@@ -243,6 +263,10 @@ int main(void) {
   check(enomem_runs > 0, "some failures land in a callback's push");
   lua_close(L);
   remove(path);
+  /* The copies the runs made, and the tree. */
+  char cmd[2 * sizeof dir + 32];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'.*", dir, dir);
+  check(system(cmd) == 0, "the snapshots are removed");
   printf("%d passed, %d failed\n", passed, failed);
   return failed != 0;
 }

@@ -867,9 +867,21 @@ describe("sw.fs", function()
       write(d .. "/t/a/b/f", "x")
       assert.is_true(fs.rmtree(d .. "/t"))
       assert.is_false(fs.exists(d .. "/t"))
+      -- snapshot: the same answer as outside a task
+      assert(fs.mkdirp(d .. "/s/sub"))
+      write(d .. "/s/sub/f", big)
+      write(d .. "/s/a", "a")
+      assert(fs.symlink("/etc/hostname", d .. "/s/out"))
+      local files, refused = fs.snapshot(d .. "/s", d .. "/s2", { d .. "/s/a" })
+      assert.are.same({ { name = "sub/f", size = #big, ino = fs.stat(d .. "/s2/sub/f").ino,
+        sha256 = hash.string(big, "sha256"), sha512 = hash.string(big, "sha512") } }, files)
+      assert.are.same({ { name = "a", why = "protected" }, { name = "out", why = "link" } }, refused)
+      fails("fs.snapshot: " .. d .. "/s2: File exists", "EEXIST", fs.snapshot(d .. "/s", d .. "/s2"))
+      fails("fs.snapshot: " .. d .. "/none: No such file or directory", "ENOENT",
+        fs.snapshot(d .. "/none", d .. "/s3"))
     end))
 
-    it("lets other tasks run while copying, gzipping and removing", async(function()
+    it("lets other tasks run while copying, gzipping, removing and snapshotting", async(function()
       write(d .. "/f", big)
       for i = 1, 40 do
         assert(fs.mkdirp(d .. "/tree/" .. i))
@@ -888,13 +900,16 @@ describe("sw.fs", function()
         function() return fs.gzip_file(d .. "/f", d .. "/f.gz", 9) end,
         function() return fs.copy_file(d .. "/f", d .. "/c") end,
         function() return fs.rmtree(d .. "/tree") end,
+        function() return fs.snapshot(d .. "/snapsrc", d .. "/snapdst") end,
       }
+      assert(fs.mkdirp(d .. "/snapsrc/x"))
+      write(d .. "/snapsrc/x/big", big)
       for _, op in ipairs(ops) do
         -- Done inline, the call would end inside one resume of this task:
         -- the ticker could never see busy > 0.
         seen = 0
         busy = 1
-        assert.is_true(op())
+        assert.truthy(op())
         busy = 0
         assert.is_true(seen > 0)
       end
@@ -905,13 +920,18 @@ describe("sw.fs", function()
 
     it("survives the task being cancelled mid-operation", async(function()
       write(d .. "/f", big)
-      local t = sched.spawn(function()
-        return fs.gzip_file(d .. "/f", d .. "/f.gz", 9)
-      end)
-      sched.yield()
-      assert.is_true(t:cancel())
-      assert.are.same({ false, "cancelled", "cancelled" }, { t:wait() })
-      -- The pool finishes (or skips) the job; the loop goes on.
+      assert(fs.mkdirp(d .. "/src"))
+      write(d .. "/src/f", big)
+      for _, op in ipairs({
+        function() return fs.gzip_file(d .. "/f", d .. "/f.gz", 9) end,
+        function() return fs.snapshot(d .. "/src", d .. "/dst") end,
+      }) do
+        local t = sched.spawn(op)
+        sched.yield()
+        assert.is_true(t:cancel())
+        assert.are.same({ false, "cancelled", "cancelled" }, { t:wait() })
+      end
+      -- The pool finishes (or skips) the jobs; the loop goes on.
       sched.sleep(0.05)
       assert.is_true(fs.copy_file(d .. "/f", d .. "/c"))
     end))
