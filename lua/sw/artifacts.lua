@@ -18,15 +18,15 @@ local M = {}
 M.GZIP_IN_MEMORY = 1024 * 1024
 
 -- The files to upload: {name, path, size} sorted by name, and the entries
--- refused (with why).
+-- refused (with why); or nil, msg, code when the tree cannot be read.
 function M.collect(artifact_dir)
   local files, skipped = {}, {}
   if not fs.exists(artifact_dir) then
     return files, skipped
   end
-  local names, err = fs.walk(artifact_dir)
+  local names, err, code = fs.walk(artifact_dir)
   if not names then
-    return nil, err
+    return nil, err, code
   end
   for _, name in ipairs(names) do
     local path, why = fs.safe_join(artifact_dir, name)

@@ -207,6 +207,13 @@ describe("the failure shape", function()
       assert.is_true(is_documented(summary.failed[1].code))
       assert.is_false(summary.failed[1].permanent)
     end))
+
+    it("collect: a tree that cannot be walked keeps the walk's code", function()
+      local artifacts = require("sw.artifacts")
+      support.write(dir .. "/plain", "not a directory")
+      fails("ENOTDIR", artifacts.collect(dir .. "/plain"))
+      fails("ENOENT", artifacts.list_put({}, dir, "missing"))
+    end)
   end)
 
   describe("sw.cot", function()
